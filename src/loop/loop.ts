@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// loop.ts - the epoll loop that owns the process: registration and dispatch by EpollType
+//
+// Theory of operation
+//
+// Goal: one thread, one epoll set, as in passt.c. Every descriptor the process
+// waits on (tap, sockets, listeners, timerfds, the signal pipe, child pidfds,
+// netlink) is registered with a reference packed into epoll_event.data:
+//
+//   data (u64) = fd:32 | index:24 | type:8     (type in the low byte)
+//
+// `type` selects a handler from a table of at most 256 entries; `index` (below
+// 2^24) is the handler's own key, typically a flow or listener slot; `fd` is
+// handed back so handlers need no lookup. Dispatch reads three u32 from the
+// event array (an arena: the kernel writes it) and calls
+// `handlers[type](index, events, fd)`: no object, closure or BigInt is created
+// per event.
+//
+// run() blocks in epoll_wait (BUN-FFI.md pitfall 5: Bun's own event loop,
+// setTimeout, promises and Bun.spawn's exit callbacks, does not run while it
+// blocks). So timers are timerfds (timer.ts), signals come through a pipe
+// written by a C signal handler (signal.ts), and child exit through a pidfd
+// (child.ts), all in this same set. run() returns when a handler calls
+// stop(code), after that handler returns; the rest of that batch is not
+// dispatched (its descriptors stay ready, level-triggered, for a later run()).
+//
+// Signals, as measured on Bun 1.4.5 (tests/integration/loop_signal.test.ts):
+// Bun has 5-6 threads that do not block signals, and pthread_sigmask only
+// covers the calling thread. With SIGTERM blocked on the main thread and a
+// signalfd in the set, `kill -TERM` killed the process (status 143) and
+// `kill -HUP` too (129): the kernel delivered them to another thread, where
+// the default action applies. SIGCHLD never showed on the signalfd (discarded
+// on another thread). SIGINT reached it only because the shell had set it to
+// ignored. So signalfd is not used: signal.ts installs a process-wide handler
+// that writes to a pipe, which any thread may run; SIGTERM, SIGINT and SIGHUP
+// then end the loop cleanly. Child exit uses pidfd_open + waitid(P_PIDFD).
+//
+// Invariants: index < 2^24, type < 256, each fd registered at most once (the
+// kernel enforces this: EEXIST). Handlers must not throw for expected OS
+// outcomes; an exception escapes run() and ends the loop (a bug, STYLE.md 2.3).
+
+import {
+  arena, epoll_create1, epoll_ctl, epoll_wait, close, writeEpollEvent, viewOf, errnoName,
+  EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLL_EVENT, Errno,
+} from "../../syscalls/mod.ts";
+
+/**
+ * What a registered descriptor is, selecting its handler (passt's
+ * `enum epoll_type`). Values are stable and below 256.
+ */
+export const EpollType = {
+  NONE: 0,
+  TAP_PASTA: 1,
+  TAP_PASST: 2,
+  TAP_LISTEN: 3,
+  TCP: 4,
+  TCP_SPLICE: 5,
+  TCP_LISTEN: 6,
+  TCP_TIMER: 7,
+  UDP_LISTEN: 8,
+  UDP: 9,
+  PING: 10,
+  NSQUIT_INOTIFY: 11,
+  NSQUIT_TIMER: 12,
+  TIMER: 13,
+  SIGNAL: 14,
+  CHILD: 15,
+  NETLINK: 16,
+  NL_NEIGH: 17,
+  VHOST_CMD: 18,
+  VHOST_KICK: 19,
+  REPAIR: 20,
+  REPAIR_LISTEN: 21,
+} as const;
+export type EpollType = (typeof EpollType)[keyof typeof EpollType];
+
+const TYPE_NAMES: string[] = [];
+for (const [name, value] of Object.entries(EpollType)) TYPE_NAMES[value] = name;
+
+/** Returns the name of an epoll type for logs ("TCP"), or "type N" if unknown. */
+export function epollTypeName(type: number): string {
+  return TYPE_NAMES[type] ?? `type ${type}`;
+}
+
+/** Largest index an epoll reference can carry. */
+export const MAX_INDEX = 0xffffff;
+/** Events read per epoll_wait call. */
+export const MAX_EVENTS = 128;
+
+/** Called for each ready descriptor: the registration's index, the ready events (EPOLL*), its fd. */
+export type Handler = (index: number, events: number, fd: number) => void;
+/** Called once per loop turn, after the batch is dispatched, with how many events it had. */
+export type TurnHook = (nevents: number) => void;
+
+/** Packs a reference's low 32 bits: type in the low byte, index above it. */
+function refLo(type: number, index: number): number {
+  return ((index << 8) | (type & 0xff)) >>> 0;
+}
+
+/** Throws on arguments only a bug could produce (STYLE.md 2.3, tier 3). */
+function checkRef(type: number, index: number): void {
+  if (!Number.isInteger(type) || type < 0 || type > 0xff) throw new RangeError(`epoll type out of range: ${type}`);
+  if (!Number.isInteger(index) || index < 0 || index > MAX_INDEX) throw new RangeError(`epoll index out of range: ${index}`);
+}
+
+/** Event-array stride and data-field position in u32 units for this architecture. */
+const STRIDE_U32 = EPOLL_EVENT.SIZE / 4;
+const DATA_U32 = EPOLL_EVENT.DATA / 4;
+
+/**
+ * One epoll set and its dispatch table. Create one per process (or per
+ * Worker), register descriptors, set handlers, then run().
+ * @example
+ * const loop = new Loop();
+ * loop.on(EpollType.UDP, (index, events, fd) => udpSockHandler(index, events, fd));
+ * loop.add(fd, EPOLLIN, EpollType.UDP, slot);
+ * const code = loop.run();
+ */
+export class Loop {
+  /** The epoll descriptor. */
+  readonly epfd: number;
+  private readonly handlers: (Handler | null)[] = new Array<Handler | null>(256).fill(null);
+  private readonly events: Uint8Array;
+  private readonly eventsU32: Uint32Array;
+  private readonly eventsI32: Int32Array;
+  private readonly ctl: Uint8Array;
+  private readonly ctlView: DataView;
+  private turnHook: TurnHook | null = null;
+  private stopped = false;
+  private code = 0;
+
+  /** Creates the epoll set; throws if epoll_create1 fails (start-up only).  @syscalls epoll_create1 */
+  constructor() {
+    const fd = epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) throw new Error(`epoll_create1: ${errnoName(fd)}`);
+    this.epfd = fd;
+    this.events = arena(MAX_EVENTS * EPOLL_EVENT.SIZE, 16);
+    this.eventsU32 = new Uint32Array(this.events.buffer, this.events.byteOffset, this.events.byteLength / 4);
+    this.eventsI32 = new Int32Array(this.events.buffer, this.events.byteOffset, this.events.byteLength / 4);
+    this.ctl = arena(16, 16);
+    this.ctlView = viewOf(this.ctl);
+  }
+
+  /** Sets the handler for every descriptor registered with `type` (replacing any). */
+  on(type: number, handler: Handler): void {
+    checkRef(type, 0);
+    this.handlers[type] = handler;
+  }
+
+  /** Sets a hook run after each dispatched batch and after each timeout (passt's post-handlers). */
+  onTurn(hook: TurnHook | null): void {
+    this.turnHook = hook;
+  }
+
+  /**
+   * Returns 0 after registering `fd` for `events` (EPOLLIN | ...) with the
+   * reference (type, index), or -errno (-EEXIST if already registered).
+   * @syscalls epoll_ctl
+   */
+  add(fd: number, events: number, type: number, index: number): number {
+    return this.ctlOp(EPOLL_CTL_ADD, fd, events, type, index);
+  }
+
+  /** Returns 0 after changing the events and reference of registered `fd`, or -errno.  @syscalls epoll_ctl */
+  mod(fd: number, events: number, type: number, index: number): number {
+    return this.ctlOp(EPOLL_CTL_MOD, fd, events, type, index);
+  }
+
+  /** Returns 0 after removing `fd` from the set, or -errno (-ENOENT if not registered).  @syscalls epoll_ctl */
+  del(fd: number): number {
+    return epoll_ctl(this.epfd, EPOLL_CTL_DEL, fd, null);
+  }
+
+  private ctlOp(op: number, fd: number, events: number, type: number, index: number): number {
+    checkRef(type, index);
+    writeEpollEvent(this.ctlView, 0, events, refLo(type, index), fd);
+    return epoll_ctl(this.epfd, op, fd, this.ctl);
+  }
+
+  /**
+   * Makes run() return `code` once the current handler returns (or at once
+   * when run() is next called, if it is not running).
+   */
+  stop(code = 0): void {
+    this.stopped = true;
+    this.code = code;
+  }
+
+  /** Returns whether a stop() is pending. */
+  get stopping(): boolean {
+    return this.stopped;
+  }
+
+  /**
+   * Dispatches events until a handler calls stop(code), and returns that
+   * code. Waits at most `timeoutMs` per epoll_wait (-1: no limit); the turn
+   * hook runs after each wait. Throws if a ready descriptor has a type
+   * without a handler, or if epoll_wait fails other than with EINTR (bugs).
+   * @syscalls epoll_wait
+   */
+  run(timeoutMs = 1000): number {
+    const u32 = this.eventsU32;
+    const i32 = this.eventsI32;
+    const handlers = this.handlers;
+    while (!this.stopped) {
+      const n = epoll_wait(this.epfd, this.events, MAX_EVENTS, timeoutMs);
+      if (n < 0) {
+        if (n === -Errno.EINTR) continue;
+        throw new Error(`epoll_wait: ${errnoName(n)}`);
+      }
+      for (let i = 0; i < n; i++) {
+        const base = i * STRIDE_U32;
+        const events = u32[base]!;
+        const lo = u32[base + DATA_U32]!;
+        const fd = i32[base + DATA_U32 + 1]!;
+        const type = lo & 0xff;
+        const handler = handlers[type];
+        if (handler === null || handler === undefined) {
+          throw new Error(`epoll: no handler for ${epollTypeName(type)} (fd ${fd}, index ${lo >>> 8})`);
+        }
+        handler(lo >>> 8, events, fd);
+        if (this.stopped) break;
+      }
+      if (this.turnHook !== null && !this.stopped) this.turnHook(n);
+    }
+    this.stopped = false;
+    return this.code;
+  }
+
+  /** Returns 0 after closing the epoll descriptor, or -errno. Registered descriptors stay open.  @syscalls close */
+  close(): number {
+    return close(this.epfd);
+  }
+}
