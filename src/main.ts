@@ -3,10 +3,14 @@
 
 import { basename } from "node:path";
 import { main, type Mode } from "./conf.ts";
-import { die } from "./log.ts";
+import { daemonize, daemonPersonality } from "./daemon.ts";
+import { runPasst } from "./passt.ts";
+import { runPasta } from "./pasta.ts";
 
 /** Returns "passt" or "pasta" from the name the executable was started as. */
 function personality(): Mode {
+  const inherited = daemonPersonality();
+  if (inherited === "passt" || inherited === "pasta") return inherited;
   const name = basename(process.argv0);
   if (name.startsWith("passt")) return "passt";
   if (name.startsWith("pasta")) return "pasta";
@@ -14,5 +18,9 @@ function personality(): Mode {
   return process.env.PASST_PERSONALITY === "passt" ? "passt" : "pasta";
 }
 
-const config = main(personality(), process.argv.slice(2));
-die(`${config.mode}: data path not built yet`);
+const name = personality();
+const config = main(name, process.argv.slice(2));
+// pasta stays in the foreground when it runs a command; otherwise both go to the background unless -f.
+const attached = config.mode === "pasta" && config.netns === null;
+if (!config.foreground && !attached) await daemonize(name);
+process.exit(config.mode === "pasta" ? runPasta(config) : runPasst(config));

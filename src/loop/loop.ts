@@ -125,7 +125,7 @@ export class Loop {
   private readonly eventsI32: Int32Array;
   private readonly ctl: Uint8Array;
   private readonly ctlView: DataView;
-  private turnHook: TurnHook | null = null;
+  private readonly turnHooks: TurnHook[] = [];
   private stopped = false;
   private code = 0;
 
@@ -147,9 +147,13 @@ export class Loop {
     this.handlers[type] = handler;
   }
 
-  /** Sets a hook run after each dispatched batch and after each timeout (passt's post-handlers). */
+  /**
+   * Adds a hook run after each dispatched batch and after each timeout (passt's
+   * post-handlers), in the order added; null removes every hook.
+   */
   onTurn(hook: TurnHook | null): void {
-    this.turnHook = hook;
+    if (hook === null) this.turnHooks.length = 0;
+    else this.turnHooks.push(hook);
   }
 
   /**
@@ -221,7 +225,8 @@ export class Loop {
         handler(lo >>> 8, events, fd);
         if (this.stopped) break;
       }
-      if (this.turnHook !== null && !this.stopped) this.turnHook(n);
+      const hooks = this.turnHooks;
+      for (let h = 0; h < hooks.length && !this.stopped; h++) hooks[h]!(n);
     }
     this.stopped = false;
     return this.code;

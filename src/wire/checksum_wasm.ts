@@ -37,7 +37,7 @@
 // Each Worker that imports this module gets its own memory.
 
 /** Size of the one wasm memory, reserved at start-up and never grown: 64 MiB (1024 pages). */
-export const WASM_MEMORY_BYTES = 64 * 1024 * 1024;
+export const WASM_MEMORY_BYTES = 256 * 1024 * 1024;
 
 /** Bytes at the start of the memory used to copy foreign arrays in for summing. */
 export const SCRATCH_BYTES = 64 * 1024;

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// pasta.ts - pasta: create or join the namespace, set it up, run the command, serve its tap
+//
+// Theory of operation
+//
+// 1. Read the host (host.ts) and build the context: the namespace gets a copy
+//    of the host's addresses and routes.
+// 2. A forked C agent (syscalls/ns.ts; Bun itself cannot unshare a user
+//    namespace) creates a user and network namespace, or joins one (PID,
+//    --netns), opens the tap and an rtnetlink socket there and hands both over.
+// 3. We configure the namespace through that netlink socket: `lo` up always;
+//    with --config-net also MTU, addresses, routes and link up (IFF_NOARP when
+//    IPv6 is on, to skip duplicate address detection, as upstream does).
+// 4. The command is forked by the agent's C code as our own child, inside the
+//    namespaces, and watched through a pidfd: its exit ends pasta with its status.
+//    When attached to an existing namespace, pasta instead runs until that
+//    namespace goes away (unless --no-netns-quit), checked once a second.
+// 5. The loop serves the tap: frames go to tapInput(), which answers ARP, DHCP,
+//    NDP and DHCPv6 itself and hands ICMP, UDP and TCP to their translators.
+
+import { statSync, writeFileSync } from "node:fs";
+import { daemonReady } from "./daemon.ts";
+import type { Config } from "./conf.ts";
+import type { Ctx } from "./ctx.ts";
+import { buildCtx, HostError, type HostInfo, readHost, templateName } from "./host.ts";
+import { die, log } from "./log.ts";
+import { EpollType, Loop } from "./loop/loop.ts";
+import { childReap, childWatch } from "./loop/child.ts";
+import { stopOnSignals } from "./loop/signal.ts";
+import { timerPeriodic, timerRead } from "./loop/timer.ts";
+import {
+  nlAddAddr,
+  nlAddDefaultRoute,
+  nlCopyAddrs,
+  nlCopyRoutes,
+  nlLinkIndex,
+  nlLinks,
+  nlLoopbackUp,
+  nlOpen,
+  nlSetLink,
+} from "./netlink.ts";
+import { PcapWriter } from "./pcap.ts";
+import { TapDevice } from "./tap/tap.ts";
+import { setupGuestPath } from "./guest.ts";
+import { type NsAgent, nsCreate, nsJoin, nsSpawn, nsWriteFile, strerror } from "../syscalls/ns.ts";
+import { close, EPOLLIN } from "../syscalls/mod.ts";
+import { formatIp, formatMac } from "./wire/addr.ts";
+
+/** Namespace interface name when the host has no template interface (upstream's default). */
+const DEFAULT_NS_IFNAME = "tap0";
+/** How often we check that an attached namespace still exists. */
+const NETNS_QUIT_INTERVAL_MS = 1000;
+
+/** Returns "name: strerror" for a negative errno result, for die(). */
+function failed(what: string, rc: number): string {
+  return `${what}: ${strerror(-rc)}`;
+}
+
+/**
+ * Sets up the namespace side through its netlink socket: loopback up, the tap's MAC
+ * read back into ctx.guestMac (or set from --ns-mac-addr), and with --config-net the
+ * MTU, addresses and routes. Dies with one line on failure.
+ * @syscalls sendto recvfrom
+ */
+function configureNamespace(ctx: Ctx, conf: Config, host: HostInfo, nl: number, ifname: string): void {
+  let rc = nlLoopbackUp(nl);
+  if (rc < 0) die(failed("can't bring up loopback in namespace", rc));
+  const index = nlLinkIndex(nl, ifname);
+  if (index < 0) die(failed(`can't find ${ifname} in namespace`, index));
+
+  if (conf.nsMac) {
+    rc = nlSetLink(nl, index, { mac: conf.nsMac });
+    if (rc < 0) die(failed("can't set MAC address in namespace", rc));
+    ctx.guestMac.set(conf.nsMac);
+  } else {
+    const links = nlLinks(nl);
+    const mac = typeof links === "number" ? null : links.find((l) => l.index === index)?.mac;
+    if (mac && mac.length === 6) ctx.guestMac.set(mac);
+  }
+
+  if (!conf.configNet) return;
+  if (ctx.mtu) {
+    rc = nlSetLink(nl, index, { mtu: ctx.mtu });
+    if (rc < 0) die(failed(`can't set MTU ${ctx.mtu} in namespace`, rc));
+  }
+  rc = nlSetLink(nl, index, ctx.ip6 ? { up: true, noarp: true } : { up: true });
+  if (rc < 0) die(failed(`can't bring up ${ifname} in namespace`, rc));
+
+  if (ctx.ip4) {
+    const t = host.v4;
+    rc =
+      conf.noCopyAddrs4 || !t?.ifindex
+        ? nlAddAddr(nl, index, ctx.ip4.addr, ctx.ip4.prefixLen)
+        : nlCopyAddrs(nl, index, t.addrs);
+    if (rc < 0) die(failed("can't set IPv4 address(es) in namespace", rc));
+    rc =
+      conf.noCopyRoutes4 || !t?.ifindex
+        ? nlAddDefaultRoute(nl, index, ctx.ip4.gw)
+        : nlCopyRoutes(nl, t.ifindex, index, t.routes);
+    if (rc < 0) die(failed("can't set IPv4 route(s) in namespace", rc));
+  }
+  if (ctx.ip6) {
+    const t = host.v6;
+    rc =
+      conf.noCopyAddrs6 || !t?.ifindex
+        ? ctx.ip6.addr.some((b) => b !== 0)
+          ? nlAddAddr(nl, index, ctx.ip6.addr, ctx.ip6.prefixLen)
+          : 0
+        : nlCopyAddrs(nl, index, t.addrs);
+    if (rc < 0) die(failed("can't set IPv6 address(es) in namespace", rc));
+    rc =
+      conf.noCopyRoutes6 || !t?.ifindex
+        ? nlAddDefaultRoute(nl, index, ctx.ip6.gw)
+        : nlCopyRoutes(nl, t.ifindex, index, t.routes);
+    if (rc < 0) die(failed("can't set IPv6 route(s) in namespace", rc));
+  }
+}
+
+/** Returns the agent for the namespace pasta serves, or dies with the failing step. */
+function openNamespace(conf: Config, ifname: string): NsAgent {
+  const tap = { ifname, nonblock: true };
+  let agent;
+  if (conf.netns !== null) {
+    agent =
+      conf.userns !== null
+        ? nsJoin({ ...tap, netns: conf.netns, userns: conf.userns })
+        : nsJoin({ ...tap, netns: conf.netns, netnsOnly: conf.netnsOnly });
+  } else {
+    agent = nsCreate({ ...tap, uts: true });
+  }
+  if (!agent.ok) die(agent.message);
+  return agent;
+}
+
+/** Loop indices of pasta's own descriptors (one each). */
+const enum Slot {
+  TAP = 0,
+  CHILD = 0,
+  NSQUIT = 0,
+}
+
+/**
+ * Runs pasta until the command exits (its status is returned) or the namespace
+ * goes away (0). Dies with one line on any start-up failure.
+ */
+export function runPasta(conf: Config): number {
+  const hostNl = nlOpen();
+  if (hostNl < 0) die(failed("can't open rtnetlink socket", hostNl));
+  let host: HostInfo;
+  let ctx: Ctx;
+  try {
+    host = readHost(conf, hostNl);
+    ctx = buildCtx(conf, host);
+  } catch (e) {
+    if (e instanceof HostError) die(e.message);
+    throw e;
+  }
+  const ifname = conf.nsIfname ?? templateName(host) ?? DEFAULT_NS_IFNAME;
+  logContext(ctx, ifname);
+
+  const agent = openNamespace(conf, ifname);
+  configureNamespace(ctx, conf, host, agent.netlinkFd, ifname);
+  if (conf.netns === null) {
+    // Let the namespace's root use ping sockets (ICMP echo without privileges).
+    const rc = nsWriteFile(agent, "/proc/sys/net/ipv4/ping_group_range", "0 0");
+    if (rc < 0) log.debug(failed("can't set ping_group_range in namespace", rc));
+  }
+
+  const loop = new Loop();
+  stopOnSignals(loop);
+  const pcap = conf.pcap ? new PcapWriter(conf.pcap) : null;
+  const tap = new TapDevice(ctx, agent.tapFd, pcap);
+  const guest = setupGuestPath(ctx, loop, tap);
+  loop.add(tap.fd, EPOLLIN, EpollType.TAP_PASTA, Slot.TAP);
+  loop.on(EpollType.TAP_PASTA, () => {
+    const n = tap.readBatch(guest.input, guest.batchEnd);
+    if (n < 0) {
+      log.info(`tap: ${strerror(-n)}, exiting`);
+      loop.stop(0);
+    }
+  });
+
+  if (conf.netns === null) {
+    const argv = conf.command ?? [process.env.SHELL || "/bin/sh"];
+    const spawned = nsSpawn(agent, argv);
+    if (spawned.failure) die(spawned.failure.message);
+    const pidfd = childWatch(loop, spawned.pid, Slot.CHILD);
+    if (pidfd < 0) die(failed("pidfd_open", pidfd));
+    loop.on(EpollType.CHILD, () => {
+      const status = childReap(pidfd);
+      if (status >= 0) loop.stop(status);
+    });
+  } else if (!conf.noNetnsQuit) {
+    const path = conf.netns;
+    timerPeriodic(loop, EpollType.NSQUIT_TIMER, Slot.NSQUIT, NETNS_QUIT_INTERVAL_MS);
+    loop.on(EpollType.NSQUIT_TIMER, (_i, _e, fd) => {
+      timerRead(fd);
+      if (!namespaceExists(path)) {
+        log.info(`Namespace ${path} is gone, exiting`);
+        loop.stop(0);
+      }
+    });
+  }
+
+  if (conf.pidFile) writeFileSync(conf.pidFile, `${process.pid}\n`);
+  daemonReady();
+  const code = loop.run();
+  pcap?.close();
+  close(hostNl);
+  return code;
+}
+
+/** Returns false once `path` is gone; EACCES (an existing procfs entry) counts as present. */
+function namespaceExists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EACCES";
+  }
+}
+
+function logContext(ctx: Ctx, ifname: string): void {
+  if (ctx.ip4) {
+    const i = ctx.ip4;
+    log.info(`Template interface for namespace ${ifname}; IPv4: ${formatIp(i.addr)}/${i.prefixLen} via ${formatIp(i.gw)}`);
+    if (i.dns.length) log.debug(`IPv4 DNS: ${i.dns.map(formatIp).join(", ")}`);
+  }
+  if (ctx.ip6) {
+    const i = ctx.ip6;
+    log.info(`IPv6: ${formatIp(i.addr)}/${i.prefixLen} via ${formatIp(i.gw)}, router ${formatIp(i.ourTapLl)}`);
+  }
+  log.debug(`MAC ${formatMac(ctx.ourMac)}, MTU ${ctx.mtu}`);
+}

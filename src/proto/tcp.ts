@@ -1,0 +1,1004 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// tcp.ts - TCP L2-L4 translation between guest segments and host sockets
+//
+// Theory of operation
+//
+// Goal (passt tcp.c, REFERENCE.md section 3): the guest's TCP talks to host
+// sockets without a TCP stack of ours and without per-connection buffers. The
+// kernel socket holds every byte: data from the host stays in the socket's
+// receive queue until the guest acknowledges it, data from the guest is only
+// acknowledged once the socket took it.
+//
+// Host to guest: recvmsg(MSG_PEEK) with SO_PEEK_OFF (the kernel advances the
+// peek offset, so each call returns bytes not sent yet) reads straight into
+// the payload area of up to DATA_BATCH frame buffers in wasm memory, one
+// MSS-sized iovec each; TCP, IP and Ethernet headers are then written in front
+// and the checksum computed in place. We send from seqToTap up to the guest's
+// window (seqAckFromTap + wnd << ws). A guest ACK discards the acknowledged
+// bytes with recv(MSG_TRUNC) (the kernel moves the peek offset back by as
+// much). Two duplicate ACKs, or the retransmission timer (RTO_INIT_MS, doubled
+// per retry), rewind: seqToTap = seqAckFromTap and SO_PEEK_OFF = 0, so the
+// next peek starts at the first unacknowledged byte. When a peek returns 0 the
+// socket is at end of file with every byte sent: only then does the FIN go out
+// (so data after a guest FIN goes out exactly once, then FIN). Without
+// SO_PEEK_OFF (kernels before 6.10), already-sent bytes are peeked into a
+// discard buffer in front of the frames (up to DISCARD_IOVS MiB).
+//
+// Guest to host: each in-sequence segment is written with send(); what the
+// socket does not take is not acknowledged (the guest retransmits it), and we
+// advertise a zero window until EPOLLOUT says the socket has room again.
+// Out-of-sequence data is dropped and answered with an immediate duplicate ACK.
+// In-sequence ACKs are sent once per batch of guest frames (tcpBatchEnd()).
+// The ACK number is what the socket took (upstream does so for local and
+// low-RTT peers; following tcpi_bytes_acked for remote peers is not done yet).
+// The window we advertise is tcpi_snd_wnd of the socket (SO_SNDBUF without
+// it), scaled by our shift (MAX_WS, 256x, when the guest scales).
+//
+// Handshakes: a guest SYN creates the flow and a non-blocking socket and
+// connect()s to the NATed destination (fwd.ts: the gateway reaches host
+// loopback); on EPOLLOUT we answer SYN-ACK with our MSS (TCP_MAXSEG of the
+// socket, capped to the MTU and frame), or RST if connect() failed, as
+// upstream. A connection accepted on a -t listener (tcp_listen.ts) sends a SYN
+// to the guest from the peer's address as natToTap() maps it; the guest's
+// SYN-ACK establishes it.
+//
+// Events and flags are in tcp_conn.ts. Timers: one timerfd per connection
+// (EpollType.TCP_TIMER, created when first needed), as upstream: it gives the
+// retransmission timeout its exact value without scanning every connection,
+// at the cost of one descriptor per connection. The timer runs, by priority:
+// RTO while data, SYN or FIN is unacknowledged (handshake: up to SYN_RETRIES;
+// data: up to MAX_RETRIES, then RST); FIN_TIMEOUT_MS once both FINs are done
+// but the host peer has not closed; otherwise ACT_TIMEOUT_MS of inactivity,
+// after which the connection is reset.
+//
+// Invariants: seqAckFromTap <= seqToTap (mod 2^32); the bytes between them
+// are exactly the first (seqToTap - seqAckFromTap) bytes of the socket's
+// receive queue (minus our FIN when TAP_FIN_SENT); the peek offset equals that
+// difference. Nothing per segment allocates except the subarray views the
+// checksum and TapSink.send() take.
+//
+// Limits: no SACK, timestamps or PAWS (options are ignored); urgent data is
+// passed as normal data; guest data is written one segment per send() call.
+
+import {
+  accept4, close, connect, getsockname, getsockopt, getsockoptInt, recv, recvmsg, send, setsockopt,
+  setsockoptInt, shutdown, socket, bind, arena, viewOf, setU64, writeSockaddrIn, writeSockaddrIn6, addrOf,
+  errnoName, Errno, TCP_INFO_LAYOUT, IOVEC, MSGHDR, SOCKADDR_IN, SOCKADDR_IN6,
+  AF_INET, AF_INET6, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, MSG_DONTWAIT, MSG_NOSIGNAL,
+  MSG_PEEK, MSG_TRUNC, SHUT_WR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SOL_TCP, SO_ERROR,
+  SO_LINGER, SO_PEEK_OFF, SO_SNDBUF, TCP_INFO, TCP_MAXSEG,
+} from "../../syscalls/mod.ts";
+import type { Ctx } from "../ctx.ts";
+import { flows, FlowType, INISIDE, Pif, sidxFlow, sidxOf, TGTSIDE } from "../flow/table.ts";
+import { guestDst, hostBindAddr, natFromTap, natToTap } from "../fwd.ts";
+import { inanyFrom, inanyFrom4, inanyFrom6, inanyIs4, inanyIsUnspecified } from "../inany.ts";
+import { log } from "../log.ts";
+import { EpollType, type Loop } from "../loop/loop.ts";
+import { timerArm, timerCreate, timerRead } from "../loop/timer.ts";
+import { allocFrame, ipv4Frame, ipv6Frame, L4_OFFSET4, L4_OFFSET6, type TapSink } from "../tap/frame.ts";
+import { IpProtocol, type Ipv4View } from "../wire/ipv4.ts";
+import type { Ipv6View } from "../wire/ipv6.ts";
+import { TcpFlag, TcpOptions, TcpView, type TcpFields } from "../wire/tcp.ts";
+import { conns, tcpEventsName, seqAdd, seqDiff, tcpIsn, TcpConnFlag as F, TcpEvent as E } from "./tcp_conn.ts";
+import { listeners, tcpListenClose, tcpListenInit } from "./tcp_listen.ts";
+
+export { conns, TcpConnFlag, TcpEvent, tcpEventsName } from "./tcp_conn.ts";
+
+/** Initial retransmission timeout (RFC 6298: 1 s). */
+export const RTO_INIT_MS = 1000;
+/** How often a zero window advertised to the guest is re-checked. */
+export const WND_POLL_MS = 10;
+/** Largest retransmission timeout after backing off. */
+export const RTO_MAX_MS = 120_000;
+/** Retransmissions of data or FIN before the connection is reset. */
+export const MAX_RETRIES = 5;
+/** Retransmissions of our SYN or SYN-ACK before the connection is reset. */
+export const SYN_RETRIES = 6;
+/** Time a connection may stay with both FINs done but the host socket open. */
+export const FIN_TIMEOUT_MS = 60_000;
+/** Inactivity after which a connection is reset (upstream ACT_TIMEOUT, 7200 s). */
+export const ACT_TIMEOUT_MS = 7_200_000;
+/** Duplicate ACKs from the guest that trigger a retransmission. */
+export const DUP_ACK_THRESHOLD = 2;
+/** Our window scale shift towards the guest: 256x, windows up to 16 MiB. */
+export const MAX_WS = 8;
+/** MSS assumed when the guest's SYN carries none (RFC 9293 3.7.1). */
+export const MSS_DEFAULT = 536;
+/** Frames filled by one recvmsg(MSG_PEEK). */
+export const DATA_BATCH = 32;
+/** Largest TCP payload of one IPv4 / IPv6 segment (65535-byte IP packet, 20-byte TCP header). */
+const MAX_MSS4 = 65535 - 20 - 20;
+const MAX_MSS6 = 65535 - 20;
+const TCP_HLEN = 20;
+const PAYLOAD_OFFSET4 = L4_OFFSET4 + TCP_HLEN;
+const PAYLOAD_OFFSET6 = L4_OFFSET6 + TCP_HLEN;
+const DATA_FRAME_BYTES = PAYLOAD_OFFSET6 + MAX_MSS6;
+/** Discard iovecs (1 MiB each) in front of the frames when SO_PEEK_OFF is missing. */
+const DISCARD_IOVS = 16;
+const DISCARD_BYTES = 1 << 20;
+/** Connections accepted per listener wakeup. */
+const ACCEPT_BATCH = 32;
+
+// Buffers, allocated once ------------------------------------------------------
+
+const dataFrames: Uint8Array[] = [];
+for (let k = 0; k < DATA_BATCH; k++) dataFrames.push(allocFrame(DATA_FRAME_BYTES));
+const ctrlFrame = allocFrame(L4_OFFSET6 + TcpView.MAX_HEADER_LEN);
+const discard = arena(DISCARD_BYTES, 64);
+
+/**
+ * iovec arrays, one per IP version: DISCARD_IOVS entries pointing at the
+ * discard buffer, then one per data frame at its payload offset.
+ */
+function buildIov(payloadOffset: number): Uint8Array {
+  const iov = arena((DISCARD_IOVS + DATA_BATCH) * IOVEC.SIZE, 8);
+  const dv = viewOf(iov);
+  for (let k = 0; k < DISCARD_IOVS; k++) {
+    setU64(dv, k * IOVEC.SIZE + IOVEC.BASE, addrOf(discard));
+    setU64(dv, k * IOVEC.SIZE + IOVEC.LEN, DISCARD_BYTES);
+  }
+  for (let k = 0; k < DATA_BATCH; k++) {
+    const at = (DISCARD_IOVS + k) * IOVEC.SIZE;
+    setU64(dv, at + IOVEC.BASE, addrOf(dataFrames[k]!) + payloadOffset);
+    setU64(dv, at + IOVEC.LEN, 0);
+  }
+  return iov;
+}
+const iov4 = buildIov(PAYLOAD_OFFSET4);
+const iov6 = buildIov(PAYLOAD_OFFSET6);
+const iov4View = viewOf(iov4);
+const iov6View = viewOf(iov6);
+const msg = arena(MSGHDR.SIZE, 8);
+const msgView = viewOf(msg);
+
+const sa = arena(SOCKADDR_IN6.SIZE + 4, 8);
+const saLen = arena(4, 4);
+const saLenView = viewOf(saLen);
+const tinfo = arena(TCP_INFO_LAYOUT.SIZE, 8);
+const tinfoView = viewOf(tinfo);
+const lingerZero = arena(8, 4); // { l_onoff = 1, l_linger = 0 }
+lingerZero[0] = 1;
+
+// Scratch inany addresses and IP addresses for headers.
+const aSrc = new Uint8Array(16);
+const aDst = new Uint8Array(16);
+const aHost = new Uint8Array(16);
+const aOur = new Uint8Array(16);
+const aBind = new Uint8Array(16);
+const aTapSrc = new Uint8Array(16);
+const aGuest = new Uint8Array(16);
+const src4 = new Uint8Array(4);
+const dst4 = new Uint8Array(4);
+const src6 = new Uint8Array(16);
+const dst6 = new Uint8Array(16);
+
+const seg = new TcpView();
+const opts = new TcpOptions();
+const dataFields: TcpFields = { srcPort: 0, dstPort: 0, seqNumber: 0, ackNumber: 0, flags: 0, window: 0, payloadLength: 0 };
+const synFields: TcpFields = { srcPort: 0, dstPort: 0, seqNumber: 0, ackNumber: 0, flags: 0, window: 0, mss: 0, windowScale: 0 };
+const synFieldsNoWs: TcpFields = { srcPort: 0, dstPort: 0, seqNumber: 0, ackNumber: 0, flags: 0, window: 0, mss: 0 };
+
+/** Connections with ACK_TO_TAP_DUE, sent by tcpBatchEnd(). */
+const ackQueue = new Int32Array(flows.max);
+let ackQueued = 0;
+
+// Module state, set by tcpInit() -------------------------------------------------
+
+let ctx: Ctx | null = null;
+let loop: Loop | null = null;
+let tap: TapSink | null = null;
+/** Whether the kernel supports SO_PEEK_OFF on TCP sockets (Linux 6.10+), probed by tcpInit(). */
+let peekOffsetCap = true;
+let activeConns = 0;
+
+/**
+ * Returns whether SO_PEEK_OFF works on a TCP socket of this kernel.
+ * @syscalls socket setsockopt close
+ */
+function probePeekOffset(): boolean {
+  const s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return false;
+  const r = setsockoptInt(s, SOL_SOCKET, SO_PEEK_OFF, 0);
+  close(s);
+  return r === 0;
+}
+
+/**
+ * Sets up TCP translation: registers the TCP, TCP_TIMER and TCP_LISTEN
+ * handlers in `loopArg`, probes SO_PEEK_OFF, opens the -t listeners, and
+ * returns how many listening sockets were opened. Calling it again (tests)
+ * replaces the context, loop and sink; existing connections keep running.
+ * @syscalls socket setsockopt bind listen epoll_ctl close
+ */
+export function tcpInit(ctxArg: Ctx, loopArg: Loop, tapArg: TapSink): number {
+  ctx = ctxArg;
+  loop = loopArg;
+  tap = tapArg;
+  peekOffsetCap = probePeekOffset();
+  log.debug(`TCP: SO_PEEK_OFF ${peekOffsetCap ? "supported" : "not supported, using a discard buffer"}`);
+  loopArg.on(EpollType.TCP, tcpSockHandler);
+  loopArg.on(EpollType.TCP_TIMER, tcpTimerHandler);
+  loopArg.on(EpollType.TCP_LISTEN, tcpListenHandler);
+  return tcpListenInit(ctxArg, loopArg);
+}
+
+/** For tests: forces the path without SO_PEEK_OFF (discard buffer) on or off. Returns the previous setting. */
+export function tcpSetPeekOffsetCap(cap: boolean): boolean {
+  const prev = peekOffsetCap;
+  peekOffsetCap = cap;
+  return prev;
+}
+
+/** Returns the number of live TCP connections (tap side). */
+export function tcpActive(): number {
+  return activeConns;
+}
+
+/** Resets every connection (RST to the guest), closes the listeners. For shutdown and tests. */
+export function tcpCloseAll(): void {
+  for (let i = 0; i < conns.max && activeConns > 0; i++) if (conns.sock[i]! >= 0) tcpRst(i, "closing");
+  if (loop !== null) tcpListenClose(loop);
+}
+
+// Helpers ---------------------------------------------------------------------------
+
+function now(): number {
+  return performance.now();
+}
+
+/** Largest payload a segment to the guest may carry for the MTU and our frames. */
+function mtuMss(v6: boolean): number {
+  const mtu = ctx!.mtu > 0 ? ctx!.mtu : 65520;
+  return Math.min(mtu - (v6 ? 60 : 40), v6 ? MAX_MSS6 : MAX_MSS4);
+}
+
+/** Returns the epoll events a connection in its current state waits for. */
+function epollEvents(i: number): number {
+  const ev = conns.events[i]!;
+  if (ev & E.ESTABLISHED) return EPOLLIN | EPOLLRDHUP | EPOLLET | (conns.flags[i]! & F.WND_CLOSED ? EPOLLOUT : 0);
+  if (ev & E.TAP_SYN_RCVD && !(ev & E.TAP_SYN_ACK_SENT)) return EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  return EPOLLRDHUP | EPOLLET;
+}
+
+function epollUpdate(i: number): void {
+  const r = loop!.mod(conns.sock[i]!, epollEvents(i), EpollType.TCP, i);
+  if (log.traceEnabled) log.trace(`TCP: flow ${i}: epoll 0x${(epollEvents(i) >>> 0).toString(16)} -> ${r}`);
+}
+
+/** Copies the connection's tap-side addresses into the header scratch buffers. */
+function loadAddrs(i: number): void {
+  const base = i * 32;
+  const a = conns.tapAddrs;
+  if (conns.v6[i]) {
+    for (let k = 0; k < 16; k++) {
+      dst6[k] = a[base + k]!;
+      src6[k] = a[base + 16 + k]!;
+    }
+  } else {
+    for (let k = 0; k < 4; k++) {
+      dst4[k] = a[base + 12 + k]!;
+      src4[k] = a[base + 28 + k]!;
+    }
+  }
+}
+
+/** Returns the window to advertise to the guest, unscaled, and stores it. @syscalls getsockopt */
+function updateWndToTap(i: number): number {
+  const ws = conns.wsToTap[i]!;
+  let wnd: number;
+  if (conns.flags[i]! & F.WND_CLOSED) {
+    wnd = 0;
+  } else {
+    const n = getsockopt(conns.sock[i]!, SOL_TCP, TCP_INFO, tinfo);
+    if (n >= TCP_INFO_LAYOUT.SND_WND + 4) wnd = tinfoView.getUint32(TCP_INFO_LAYOUT.SND_WND, true);
+    else {
+      const sndbuf = getsockoptInt(conns.sock[i]!, SOL_SOCKET, SO_SNDBUF);
+      wnd = sndbuf > 0 ? sndbuf : 14600;
+    }
+  }
+  const unscaled = Math.min(wnd >>> ws, 0xffff);
+  conns.wndToTap[i] = unscaled;
+  // A zero window from the host peer reopens without any event for us: poll it.
+  if (unscaled === 0 && !(conns.flags[i]! & F.WND_CLOSED)) conns.flags[i]! |= F.WND_UPDATE_DUE;
+  else conns.flags[i]! &= ~F.WND_UPDATE_DUE;
+  return unscaled;
+}
+
+/**
+ * Sends a segment without payload to the guest: `flags` (TcpFlag bits) with
+ * seq = seqToTap and, with ACK, ack = seqFromTap. A SYN carries our MSS
+ * `mss` and, if we scale, our window scale. Returns false if the sink dropped it.
+ */
+function sendFlags(i: number, flags: number, mss = 0): boolean {
+  const v6 = conns.v6[i] === 1;
+  loadAddrs(i);
+  const f = flags & TcpFlag.SYN ? (conns.wsToTap[i]! > 0 ? synFields : synFieldsNoWs) : dataFields;
+  f.srcPort = conns.peerPort[i]!;
+  f.dstPort = conns.guestPort[i]!;
+  f.seqNumber = conns.seqToTap[i]!;
+  if (flags & TcpFlag.ACK) conns.seqAckToTap[i] = conns.seqFromTap[i]!;
+  f.ackNumber = flags & TcpFlag.ACK ? conns.seqAckToTap[i]! : 0;
+  f.flags = flags;
+  if (flags & TcpFlag.RST) {
+    f.window = 0;
+  } else if (flags & TcpFlag.SYN) {
+    const wnd = updateWndToTap(i) << conns.wsToTap[i]!; // SYN windows are never scaled (RFC 7323 2.2)
+    f.window = Math.min(wnd, 0xffff);
+    f.mss = mss;
+    if (f === synFields) f.windowScale = conns.wsToTap[i]!;
+  } else {
+    f.window = updateWndToTap(i);
+    if (conns.flags[i]! & F.WND_UPDATE_DUE) timerCtl(i);
+  }
+  if (f === dataFields) f.payloadLength = 0;
+  f.src = v6 ? src6 : src4;
+  f.dst = v6 ? dst6 : dst4;
+  const l4off = v6 ? L4_OFFSET6 : L4_OFFSET4;
+  const hlen = TcpView.emit(ctrlFrame, l4off, f);
+  const len = v6
+    ? ipv6Frame(ctx!, ctrlFrame, src6, dst6, IpProtocol.TCP, hlen)
+    : ipv4Frame(ctx!, ctrlFrame, src4, dst4, IpProtocol.TCP, hlen);
+  return tap!.send(ctrlFrame.subarray(0, len));
+}
+
+/** Marks an ACK as due for connection `i`, to go out at the end of the guest batch. */
+function queueAck(i: number): void {
+  if (conns.flags[i]! & F.ACK_TO_TAP_DUE) return;
+  conns.flags[i]! |= F.ACK_TO_TAP_DUE;
+  ackQueue[ackQueued++] = i;
+}
+
+/** Arms the connection's timer for what it waits for now (see Theory of operation). @syscalls timerfd_create timerfd_settime epoll_ctl */
+function timerCtl(i: number): void {
+  let fd = conns.timer[i]!;
+  if (fd < 0) {
+    fd = timerCreate(loop!, EpollType.TCP_TIMER, i);
+    if (fd < 0) {
+      log.debug(`TCP: flow ${i}: no timer: ${errnoName(fd)}`);
+      return;
+    }
+    conns.timer[i] = fd;
+  }
+  let ms: number;
+  if (conns.flags[i]! & F.ACK_FROM_TAP_DUE) ms = Math.min(RTO_INIT_MS * 2 ** conns.retries[i]!, RTO_MAX_MS);
+  else if (conns.has(i, E.SOCK_FIN_SENT | E.TAP_FIN_ACKED)) ms = FIN_TIMEOUT_MS;
+  else ms = ACT_TIMEOUT_MS;
+  if (conns.flags[i]! & F.WND_UPDATE_DUE) ms = Math.min(ms, WND_POLL_MS);
+  timerArm(fd, ms);
+}
+
+/** Sets ACK_FROM_TAP_DUE and starts the retransmission timer if it was not running. */
+function ackFromTapDue(i: number): void {
+  if (conns.flags[i]! & F.ACK_FROM_TAP_DUE) return;
+  conns.flags[i]! |= F.ACK_FROM_TAP_DUE;
+  timerCtl(i);
+}
+
+/** Returns 0 after setting the socket's peek offset (a no-op without SO_PEEK_OFF), or -errno. @syscalls setsockopt */
+function setPeekOffset(i: number, offset: number): number {
+  if (!peekOffsetCap) return 0;
+  return setsockoptInt(conns.sock[i]!, SOL_SOCKET, SO_PEEK_OFF, offset);
+}
+
+/**
+ * Closes connection `i`: its socket (with SO_LINGER 0 if `abort`, so the host
+ * peer sees a reset) and timer, and frees its flow.
+ * @syscalls setsockopt epoll_ctl close
+ */
+function tcpClose(i: number, abort: boolean): void {
+  const s = conns.sock[i]!;
+  if (s < 0) return;
+  if (abort) setsockopt(s, SOL_SOCKET, SO_LINGER, lingerZero, 8);
+  loop!.del(s);
+  close(s);
+  const t = conns.timer[i]!;
+  if (t >= 0) {
+    loop!.del(t);
+    close(t);
+  }
+  conns.reset(i);
+  flows.free(i);
+  activeConns--;
+}
+
+/** Sends RST to the guest, resets the host side and frees connection `i`. */
+function tcpRst(i: number, why: string): void {
+  if (log.debugEnabled) log.debug(`TCP: flow ${i}: reset (${why})`);
+  sendFlags(i, TcpFlag.RST | TcpFlag.ACK);
+  tcpClose(i, true);
+}
+
+/** Closes connection `i` if both directions are finished. Returns whether it did. */
+function maybeDone(i: number): boolean {
+  if (!conns.has(i, E.TAP_FIN_ACKED | E.SOCK_FIN_SENT)) return false;
+  tcpClose(i, false);
+  return true;
+}
+
+// Host to guest -------------------------------------------------------------------
+
+/**
+ * Sends pending socket data to the guest, within its window, and the FIN once
+ * the socket is at end of file with everything sent. Resets the connection on
+ * a socket error. @syscalls recvmsg
+ */
+function dataFromSock(i: number): void {
+  if (!(conns.events[i]! & E.ESTABLISHED) || conns.events[i]! & E.TAP_FIN_SENT) return;
+  const s = conns.sock[i]!;
+  const v6 = conns.v6[i] === 1;
+  const iov = v6 ? iov6 : iov4;
+  const iovView = v6 ? iov6View : iov4View;
+  const mss = conns.mssToTap[i]!;
+  const wnd = conns.wndFromTap[i]! * 2 ** conns.wsFromTap[i]!;
+  for (;;) {
+    const inflight = seqDiff(conns.seqToTap[i]!, conns.seqAckFromTap[i]!);
+    const sendable = Math.min(wnd - inflight, DATA_BATCH * mss);
+    if (sendable <= 0) {
+      conns.flags[i]! |= F.STALLED;
+      return;
+    }
+    conns.flags[i]! &= ~F.STALLED;
+    const nfr = Math.ceil(sendable / mss);
+    for (let k = 0; k < nfr; k++) {
+      const len = k === nfr - 1 ? sendable - mss * (nfr - 1) : mss;
+      iovView.setUint32((DISCARD_IOVS + k) * IOVEC.SIZE + IOVEC.LEN, len, true);
+    }
+    // Without SO_PEEK_OFF, the bytes already sent are peeked again into the discard buffer.
+    let skip = 0;
+    let first = DISCARD_IOVS;
+    if (!peekOffsetCap && inflight > 0) {
+      if (inflight > DISCARD_IOVS * DISCARD_BYTES) return; // beyond what we can skip: wait for ACKs
+      const nd = Math.ceil(inflight / DISCARD_BYTES);
+      first = DISCARD_IOVS - nd;
+      for (let k = first; k < DISCARD_IOVS; k++) {
+        const len = k === DISCARD_IOVS - 1 ? inflight - DISCARD_BYTES * (nd - 1) : DISCARD_BYTES;
+        iovView.setUint32(k * IOVEC.SIZE + IOVEC.LEN, len, true);
+      }
+      skip = inflight;
+    }
+    setU64(msgView, MSGHDR.NAME, 0);
+    msgView.setUint32(MSGHDR.NAMELEN, 0, true);
+    setU64(msgView, MSGHDR.IOV, addrOf(iov) + first * IOVEC.SIZE);
+    setU64(msgView, MSGHDR.IOVLEN, DISCARD_IOVS - first + nfr);
+    setU64(msgView, MSGHDR.CONTROL, 0);
+    setU64(msgView, MSGHDR.CONTROLLEN, 0);
+    let n = recvmsg(s, msg, MSG_PEEK | MSG_DONTWAIT);
+    if (n === -Errno.EAGAIN) return;
+    if (n < 0) return tcpRst(i, `recvmsg: ${errnoName(n)}`);
+    n -= skip;
+    if (n < 0) return; // the queue shrank under us: cannot happen while we own it; wait
+    if (n === 0) {
+      conns.setEvent(i, E.SOCK_FIN_RCVD);
+      sendFlags(i, TcpFlag.FIN | TcpFlag.ACK);
+      conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, 1);
+      conns.setEvent(i, E.TAP_FIN_SENT);
+      ackFromTapDue(i);
+      return;
+    }
+    sendDataFrames(i, n, v6);
+    ackFromTapDue(i);
+    if (n < sendable) return;
+  }
+}
+
+/** Puts headers in front of the `n` bytes just peeked into the data frames and sends them. */
+function sendDataFrames(i: number, n: number, v6: boolean): void {
+  loadAddrs(i);
+  const mss = conns.mssToTap[i]!;
+  const f = dataFields;
+  f.srcPort = conns.peerPort[i]!;
+  f.dstPort = conns.guestPort[i]!;
+  conns.seqAckToTap[i] = conns.seqFromTap[i]!;
+  f.ackNumber = conns.seqAckToTap[i]!;
+  f.window = updateWndToTap(i);
+  f.src = v6 ? src6 : src4;
+  f.dst = v6 ? dst6 : dst4;
+  const l4off = v6 ? L4_OFFSET6 : L4_OFFSET4;
+  for (let off = 0, k = 0; off < n; k++) {
+    const len = Math.min(mss, n - off);
+    const frame = dataFrames[k]!;
+    f.seqNumber = conns.seqToTap[i]!;
+    f.flags = off + len === n ? TcpFlag.ACK | TcpFlag.PSH : TcpFlag.ACK;
+    f.payloadLength = len;
+    TcpView.emit(frame, l4off, f);
+    const total = v6
+      ? ipv6Frame(ctx!, frame, src6, dst6, IpProtocol.TCP, TCP_HLEN + len)
+      : ipv4Frame(ctx!, frame, src4, dst4, IpProtocol.TCP, TCP_HLEN + len);
+    tap!.send(frame.subarray(0, total));
+    conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, len);
+    off += len;
+  }
+  f.payloadLength = 0;
+}
+
+/** Goes back to the first byte the guest has not acknowledged and sends from there. */
+function rewind(i: number): void {
+  if (log.debugEnabled) log.debug(`TCP: flow ${i}: retransmitting from ${conns.seqAckFromTap[i]}`);
+  conns.events[i]! &= ~E.TAP_FIN_SENT;
+  conns.seqToTap[i] = conns.seqAckFromTap[i]!;
+  conns.dupAcks[i] = 0;
+  const r = setPeekOffset(i, 0);
+  if (r < 0) return tcpRst(i, `SO_PEEK_OFF: ${errnoName(r)}`);
+  dataFromSock(i);
+}
+
+// Guest ACKs ----------------------------------------------------------------------
+
+/**
+ * Applies an ACK from the guest: discards acknowledged bytes from the socket,
+ * tracks our FIN, counts duplicates (DUP_ACK_THRESHOLD rewinds), takes the new
+ * window, and sends more if the window allows. Returns false if the
+ * connection was closed. @syscalls recvfrom
+ */
+function ackFromTap(i: number, ack: number, wnd: number, pure: boolean): boolean {
+  const oldWnd = conns.wndFromTap[i]!;
+  conns.wndFromTap[i] = wnd;
+  const acked = seqDiff(ack, conns.seqAckFromTap[i]!);
+  const inflight = seqDiff(conns.seqToTap[i]!, conns.seqAckFromTap[i]!);
+  if (acked > 0 && acked <= inflight) {
+    let dataAcked = acked;
+    if (conns.events[i]! & E.TAP_FIN_SENT && ack === conns.seqToTap[i]) {
+      dataAcked--;
+      conns.setEvent(i, E.TAP_FIN_ACKED);
+    }
+    if (dataAcked > 0) {
+      const n = recv(conns.sock[i]!, null, dataAcked, MSG_TRUNC | MSG_DONTWAIT);
+      if (n < 0) {
+        tcpRst(i, `recv(MSG_TRUNC): ${errnoName(n)}`);
+        return false;
+      }
+    }
+    conns.seqAckFromTap[i] = ack;
+    conns.dupAcks[i] = 0;
+    conns.retries[i] = 0;
+    if (ack === conns.seqToTap[i]) conns.flags[i]! &= ~F.ACK_FROM_TAP_DUE;
+    timerCtl(i);
+    if (maybeDone(i)) return false;
+  } else if (acked === 0 && pure && inflight > 0 && wnd === oldWnd) {
+    if (++conns.dupAcks[i]! >= DUP_ACK_THRESHOLD) {
+      rewind(i);
+      return conns.sock[i]! >= 0;
+    }
+  }
+  if (acked > 0 || wnd > oldWnd || conns.flags[i]! & F.STALLED) dataFromSock(i);
+  return conns.sock[i]! >= 0;
+}
+
+// Guest to host ---------------------------------------------------------------------
+
+/**
+ * Handles a segment of an established connection: its ACK, its data (written
+ * to the socket as far as it takes it) and its FIN.
+ * @syscalls sendto shutdown
+ */
+function dataFromTap(i: number): void {
+  if (seg.syn) return; // a stray SYN on an established connection: ignore
+  const hlen = seg.headerLength;
+  const len = seg.bytes.byteLength - hlen;
+  if (seg.ack && !ackFromTap(i, seg.ackNumber, seg.window, len === 0 && !seg.fin)) return;
+  if (len === 0 && !seg.fin) {
+    // A window probe (RFC 9293 3.8.6.1) sits just below what we expect: answer it.
+    if (seg.seqNumber !== conns.seqFromTap[i]) queueAck(i);
+    return;
+  }
+  if (conns.events[i]! & E.TAP_FIN_RCVD) {
+    queueAck(i);
+    return;
+  }
+  const seq = seg.seqNumber;
+  const off = seqDiff(conns.seqFromTap[i]!, seq); // bytes of this segment already written
+  if (off < 0) {
+    // A gap: we keep no out-of-order data. A duplicate ACK at once makes the guest retransmit.
+    sendFlags(i, TcpFlag.ACK);
+    return;
+  }
+  if (off < len) {
+    if (!(conns.flags[i]! & F.WND_CLOSED)) {
+      const want = len - off;
+      let n = send(conns.sock[i]!, seg.bytes.subarray(hlen + off), want, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n === -Errno.EAGAIN) n = 0;
+      if (n < 0) return tcpRst(i, `send: ${errnoName(n)}`);
+      conns.seqFromTap[i] = seqAdd(conns.seqFromTap[i]!, n);
+      if (n < want) {
+        conns.flags[i]! |= F.WND_CLOSED;
+        epollUpdate(i);
+      }
+    }
+  }
+  if (seg.fin && seqDiff(conns.seqFromTap[i]!, seqAdd(seq, len)) === 0) {
+    conns.seqFromTap[i] = seqAdd(conns.seqFromTap[i]!, 1);
+    conns.setEvent(i, E.TAP_FIN_RCVD);
+    const r = shutdown(conns.sock[i]!, SHUT_WR);
+    if (r < 0 && r !== -Errno.ENOTCONN) return tcpRst(i, `shutdown: ${errnoName(r)}`);
+    conns.setEvent(i, E.SOCK_FIN_SENT);
+    timerCtl(i);
+  }
+  queueAck(i);
+}
+
+/** Handles the guest's answer to our SYN (connection accepted on a listener). */
+function synAckFromTap(i: number): void {
+  if (!seg.syn || !seg.ack) return;
+  if (seg.ackNumber !== conns.seqToTap[i]) return tcpRst(i, "SYN-ACK for another sequence");
+  seg.readOptions(opts);
+  if (opts.windowScale === null) conns.wsToTap[i] = 0;
+  conns.wsFromTap[i] = opts.windowScale ?? 0;
+  conns.mssToTap[i] = Math.min(opts.mss ?? MSS_DEFAULT, mtuMss(conns.v6[i] === 1));
+  conns.seqInitFromTap[i] = seg.seqNumber;
+  conns.seqFromTap[i] = seqAdd(seg.seqNumber, 1);
+  conns.seqAckFromTap[i] = seg.ackNumber;
+  conns.wndFromTap[i] = seg.window;
+  establish(i);
+  sendFlags(i, TcpFlag.ACK);
+  dataFromSock(i);
+}
+
+/** Moves connection `i` to ESTABLISHED: stops the handshake timer, waits for socket data. */
+function establish(i: number): void {
+  conns.setEvent(i, E.ESTABLISHED);
+  conns.flags[i]! &= ~F.ACK_FROM_TAP_DUE;
+  conns.retries[i] = 0;
+  setPeekOffset(i, 0); // enables peeking at an offset (the default, -1, is off)
+  epollUpdate(i);
+  timerCtl(i);
+}
+
+/**
+ * Handles a guest SYN without a flow: creates the flow and socket and starts
+ * connect(); answers RST at once if connect() fails synchronously.
+ * @syscalls socket bind connect getsockname epoll_ctl close
+ */
+function connFromTap(v6: boolean): boolean {
+  const c = ctx!;
+  const sport = seg.srcPort, dport = seg.dstPort;
+  if (!natFromTap(c, IpProtocol.TCP, aDst, dport, aHost)) return c.stats.drop("tcp: no destination");
+  seg.readOptions(opts);
+  const host4 = inanyIs4(aHost);
+  const s = socket(host4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s < 0) return c.stats.drop("tcp: socket failed");
+  if (hostBindAddr(c, aHost, aBind)) {
+    const l = host4 ? writeSockaddrIn(sa, aBind.subarray(12), 0) : writeSockaddrIn6(sa, aBind, 0);
+    bind(s, sa, l);
+  }
+  const salen = host4 ? writeSockaddrIn(sa, aHost.subarray(12), dport) : writeSockaddrIn6(sa, aHost, dport);
+  const r = connect(s, sa, salen);
+  if (r < 0 && r !== -Errno.EINPROGRESS) {
+    close(s);
+    rstNoConn(v6);
+    return true;
+  }
+  const f = flows.alloc();
+  if (f < 0) {
+    close(s);
+    return c.stats.drop("tcp: flow table full");
+  }
+  const nl = getsockname(s, sa);
+  if (nl > 0) readSockaddr(aOur);
+  else aOur.fill(0);
+  const ourPort = nl > 0 ? (sa[2]! << 8) | sa[3]! : 0;
+  flows.setSide(f, INISIDE, Pif.TAP, aSrc, sport, aDst, dport);
+  flows.setSide(f, TGTSIDE, Pif.HOST, aHost, dport, aOur, ourPort);
+  flows.setType(f, FlowType.TCP);
+  flows.hashInsert(sidxOf(f, INISIDE));
+
+  conns.reset(f);
+  activeConns++;
+  conns.sock[f] = s;
+  conns.v6[f] = v6 ? 1 : 0;
+  conns.tapAddrs.set(aSrc, f * 32);
+  conns.tapAddrs.set(aDst, f * 32 + 16);
+  conns.guestPort[f] = sport;
+  conns.peerPort[f] = dport;
+  conns.seqInitFromTap[f] = seg.seqNumber;
+  conns.seqFromTap[f] = seqAdd(seg.seqNumber, 1);
+  conns.wndFromTap[f] = seg.window;
+  conns.wsFromTap[f] = opts.windowScale ?? 0;
+  conns.wsToTap[f] = opts.windowScale === null ? 0 : MAX_WS;
+  conns.mssToTap[f] = Math.min(opts.mss ?? MSS_DEFAULT, mtuMss(v6));
+  const isn = tcpIsn(aSrc, 0, sport, aDst, 0, dport);
+  conns.seqToTap[f] = isn;
+  conns.seqAckFromTap[f] = isn;
+  conns.lastActivityMs[f] = now();
+  conns.setEvent(f, E.TAP_SYN_RCVD);
+  const er = loop!.add(s, epollEvents(f), EpollType.TCP, f);
+  if (er < 0) {
+    tcpRst(f, `epoll_ctl: ${errnoName(er)}`);
+    return true;
+  }
+  flows.activate(f);
+  return true;
+}
+
+/** Reads the address of the sockaddr in `sa` as an inany into `out`; returns its port. */
+function readSockaddr(out: Uint8Array): number {
+  const family = sa[0]! | (sa[1]! << 8);
+  if (family === AF_INET) inanyFrom4(sa.subarray(SOCKADDR_IN.ADDR, SOCKADDR_IN.ADDR + 4), out);
+  else inanyFrom6(sa.subarray(SOCKADDR_IN6.ADDR, SOCKADDR_IN6.ADDR + 16), out);
+  return (sa[2]! << 8) | sa[3]!;
+}
+
+/**
+ * Answers a guest segment that matches no connection with RST (RFC 9293
+ * 3.10.7.1): seq = its ACK number if it has one, else seq 0 and ACK of
+ * everything it carried.
+ */
+function rstNoConn(v6: boolean): void {
+  const f = dataFields;
+  f.srcPort = seg.dstPort;
+  f.dstPort = seg.srcPort;
+  if (seg.ack) {
+    f.seqNumber = seg.ackNumber;
+    f.ackNumber = 0;
+    f.flags = TcpFlag.RST;
+  } else {
+    f.seqNumber = 0;
+    f.ackNumber = seqAdd(seg.seqNumber, seg.sequenceLength);
+    f.flags = TcpFlag.RST | TcpFlag.ACK;
+  }
+  f.window = 0;
+  f.payloadLength = 0;
+  if (v6) {
+    src6.set(aDst);
+    dst6.set(aSrc);
+  } else {
+    for (let k = 0; k < 4; k++) {
+      src4[k] = aDst[12 + k]!;
+      dst4[k] = aSrc[12 + k]!;
+    }
+  }
+  f.src = v6 ? src6 : src4;
+  f.dst = v6 ? dst6 : dst4;
+  const hlen = TcpView.emit(ctrlFrame, v6 ? L4_OFFSET6 : L4_OFFSET4, f);
+  const len = v6
+    ? ipv6Frame(ctx!, ctrlFrame, src6, dst6, IpProtocol.TCP, hlen)
+    : ipv4Frame(ctx!, ctrlFrame, src4, dst4, IpProtocol.TCP, hlen);
+  tap!.send(ctrlFrame.subarray(0, len));
+}
+
+/** Dispatches a checked guest segment (addresses already in aSrc/aDst) to its connection. */
+function tapSegment(v6: boolean): boolean {
+  const sport = seg.srcPort, dport = seg.dstPort;
+  const sidx = flows.lookup(IpProtocol.TCP, Pif.TAP, aSrc, sport, aDst, dport);
+  if (sidx < 0) {
+    if (seg.rst) return true;
+    if (seg.syn && !seg.ack) return connFromTap(v6);
+    rstNoConn(v6);
+    return true;
+  }
+  const i = sidxFlow(sidx);
+  if (conns.sock[i]! < 0) return ctx!.stats.drop("tcp: stale flow");
+  conns.lastActivityMs[i] = now();
+  if (seg.rst) {
+    if (log.debugEnabled) log.debug(`TCP: flow ${i}: RST from guest`);
+    tcpClose(i, true);
+    return true;
+  }
+  const ev = conns.events[i]!;
+  if (ev & E.SOCK_ACCEPTED) {
+    synAckFromTap(i);
+    return true;
+  }
+  if (ev & E.TAP_SYN_RCVD) {
+    if (!(ev & E.TAP_SYN_ACK_SENT)) return true; // still connecting: the guest's SYN retransmission waits
+    if (seg.syn) {
+      // Our SYN-ACK was lost: send it again.
+      conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, -1);
+      sendSynAck(i);
+      return true;
+    }
+    if (!seg.ack || seg.ackNumber !== conns.seqToTap[i]) return true;
+    conns.seqAckFromTap[i] = seg.ackNumber;
+    conns.wndFromTap[i] = seg.window;
+    establish(i);
+  }
+  dataFromTap(i);
+  if (conns.sock[i]! >= 0 && conns.events[i]! & E.ESTABLISHED && (ev & E.ESTABLISHED) === 0) dataFromSock(i);
+  return true;
+}
+
+/** Sends SYN-ACK with our MSS; seqToTap counts the SYN afterwards. @syscalls getsockopt */
+function sendSynAck(i: number): void {
+  const v6 = conns.v6[i] === 1;
+  const maxseg = getsockoptInt(conns.sock[i]!, SOL_TCP, TCP_MAXSEG);
+  const mss = Math.min(maxseg > 0 ? maxseg : MSS_DEFAULT, mtuMss(v6));
+  sendFlags(i, TcpFlag.SYN | TcpFlag.ACK, mss);
+  conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, 1);
+}
+
+/**
+ * Handles one TCP segment from the guest over IPv4: `l4` is the TCP header
+ * and payload. Returns false if it was dropped (bad checksum, impossible
+ * header, no route; counted in ctx.stats), true if it was handled.
+ */
+export function tcp4(ip: Ipv4View, l4: Uint8Array): boolean {
+  if (ctx === null) return false;
+  if (seg.wrap(l4) === null) return ctx.stats.drop("tcp: malformed");
+  const src = ip.srcAddr, dst = ip.dstAddr;
+  if (!seg.verifyChecksum(src, dst)) return ctx.stats.drop("tcp: bad checksum");
+  inanyFrom4(src, aSrc);
+  inanyFrom4(dst, aDst);
+  return tapSegment(false);
+}
+
+/** Handles one TCP segment from the guest over IPv6; see tcp4(). */
+export function tcp6(ip: Ipv6View, l4: Uint8Array): boolean {
+  if (ctx === null) return false;
+  if (seg.wrap(l4) === null) return ctx.stats.drop("tcp: malformed");
+  const src = ip.srcAddr, dst = ip.dstAddr;
+  if (!seg.verifyChecksum(src, dst)) return ctx.stats.drop("tcp: bad checksum");
+  inanyFrom6(src, aSrc);
+  inanyFrom6(dst, aDst);
+  return tapSegment(true);
+}
+
+/** Sends the ACKs queued while handling a batch of guest frames. Call once per batch. */
+export function tcpBatchEnd(): void {
+  for (let q = 0; q < ackQueued; q++) {
+    const i = ackQueue[q]!;
+    if (conns.sock[i]! < 0 || !(conns.flags[i]! & F.ACK_TO_TAP_DUE)) continue;
+    conns.flags[i]! &= ~F.ACK_TO_TAP_DUE;
+    sendFlags(i, TcpFlag.ACK);
+  }
+  ackQueued = 0;
+}
+
+// Socket, timer and listener events -------------------------------------------------
+
+/** Returns the pending socket error of connection `i` as -errno, 0 if none. @syscalls getsockopt */
+function sockError(i: number): number {
+  const e = getsockoptInt(conns.sock[i]!, SOL_SOCKET, SO_ERROR);
+  return e > 0 ? -e : e;
+}
+
+/** epoll handler for connection sockets (EpollType.TCP, index = flow). */
+export function tcpSockHandler(i: number, events: number, fd: number): void {
+  if (conns.sock[i] !== fd) return; // stale event for a closed connection
+  if (log.traceEnabled) log.trace(`TCP: flow ${i}: socket events 0x${events.toString(16)}, ${tcpEventsName(conns.events[i]!)}`);
+  conns.lastActivityMs[i] = now();
+  const ev = conns.events[i]!;
+  if (ev & E.TAP_SYN_RCVD && !(ev & E.TAP_SYN_ACK_SENT)) {
+    const err = sockError(i);
+    if (err < 0 || events & (EPOLLERR | EPOLLHUP)) {
+      if (log.debugEnabled) log.debug(`TCP: flow ${i}: connect failed: ${errnoName(err)}`);
+      tcpRst(i, "connect failed");
+      return;
+    }
+    if (!(events & EPOLLOUT)) return;
+    sendSynAck(i);
+    conns.setEvent(i, E.TAP_SYN_ACK_SENT);
+    epollUpdate(i);
+    ackFromTapDue(i);
+    return;
+  }
+  if (events & EPOLLERR) {
+    const err = sockError(i);
+    tcpRst(i, `socket error ${errnoName(err)}`);
+    return;
+  }
+  if (!(ev & E.ESTABLISHED)) {
+    if (events & EPOLLHUP) tcpRst(i, "host peer closed before the guest answered");
+    return;
+  }
+  if (events & EPOLLOUT && conns.flags[i]! & F.WND_CLOSED) {
+    conns.flags[i]! &= ~F.WND_CLOSED;
+    epollUpdate(i);
+    sendFlags(i, TcpFlag.ACK); // window update
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) dataFromSock(i);
+}
+
+/** epoll handler for connection timers (EpollType.TCP_TIMER, index = flow). @syscalls read */
+export function tcpTimerHandler(i: number, _events: number, fd: number): void {
+  if (conns.timer[i] !== fd) return;
+  timerRead(fd);
+  if (conns.sock[i]! < 0) return;
+  const ev = conns.events[i]!;
+  if (conns.flags[i]! & F.WND_UPDATE_DUE) {
+    // Polling a closed window (see updateWndToTap); this may postpone a retransmission
+    // timeout while the host peer's window stays shut.
+    if (updateWndToTap(i) > 0) sendFlags(i, TcpFlag.ACK);
+    return timerCtl(i);
+  }
+  if (conns.flags[i]! & F.ACK_FROM_TAP_DUE) {
+    if (!(ev & E.ESTABLISHED)) {
+      if (conns.retries[i]! >= SYN_RETRIES) return tcpRst(i, "handshake timed out");
+      conns.retries[i]!++;
+      conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, -1);
+      if (ev & E.SOCK_ACCEPTED) {
+        sendFlags(i, TcpFlag.SYN, synMss(i));
+        conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, 1);
+      } else sendSynAck(i);
+      timerCtl(i);
+      return;
+    }
+    if (conns.retries[i]! >= MAX_RETRIES) return tcpRst(i, "retransmissions exhausted");
+    conns.retries[i]!++;
+    rewind(i);
+    if (conns.sock[i]! >= 0) timerCtl(i);
+    return;
+  }
+  if (conns.has(i, E.SOCK_FIN_SENT | E.TAP_FIN_ACKED)) return tcpRst(i, "FIN timeout");
+  const idle = now() - conns.lastActivityMs[i]!;
+  if (idle >= ACT_TIMEOUT_MS) return tcpRst(i, "inactivity");
+  timerArm(fd, ACT_TIMEOUT_MS - idle);
+}
+
+/** Returns the MSS we advertise in a SYN for connection `i`. @syscalls getsockopt */
+function synMss(i: number): number {
+  const maxseg = getsockoptInt(conns.sock[i]!, SOL_TCP, TCP_MAXSEG);
+  return Math.min(maxseg > 0 ? maxseg : MSS_DEFAULT, mtuMss(conns.v6[i] === 1));
+}
+
+/**
+ * epoll handler for -t listeners (EpollType.TCP_LISTEN, index = listener
+ * slot): accepts pending connections and sends a SYN to the guest for each.
+ * @syscalls accept4 getsockname setsockopt epoll_ctl close
+ */
+export function tcpListenHandler(slot: number, _events: number, fd: number): void {
+  if (listeners.fd[slot] !== fd) return;
+  for (let k = 0; k < ACCEPT_BATCH; k++) {
+    saLenView.setUint32(0, SOCKADDR_IN6.SIZE, true);
+    const s = accept4(fd, sa, saLen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (s < 0) return;
+    connFromSock(slot, s);
+  }
+}
+
+/** Creates the flow for socket `s` just accepted on listener `slot` (peer address in `sa`) and sends the SYN. */
+function connFromSock(slot: number, s: number): void {
+  const c = ctx!;
+  const peerPort = readSockaddr(aSrc);
+  if (!natToTap(c, aSrc, aTapSrc)) {
+    close(s);
+    return;
+  }
+  const toAddr = listeners.toAddr[slot];
+  if (toAddr !== null && toAddr !== undefined) inanyFrom(toAddr, aGuest);
+  else if (!guestDst(c, aTapSrc, aGuest)) {
+    close(s);
+    return;
+  }
+  if (inanyIs4(aGuest) !== inanyIs4(aTapSrc) || inanyIsUnspecified(aGuest)) {
+    close(s);
+    return;
+  }
+  const v6 = !inanyIs4(aGuest);
+  const guestPort = listeners.toPort[slot]!;
+  const ourPort = listeners.port[slot]!;
+  const nl = getsockname(s, sa);
+  if (nl > 0) readSockaddr(aOur);
+  else aOur.fill(0);
+  const f = flows.alloc();
+  if (f < 0) {
+    close(s);
+    return;
+  }
+  flows.setSide(f, INISIDE, Pif.HOST, aSrc, peerPort, aOur, ourPort);
+  flows.setSide(f, TGTSIDE, Pif.TAP, aGuest, guestPort, aTapSrc, peerPort);
+  flows.setType(f, FlowType.TCP);
+  flows.hashInsert(sidxOf(f, TGTSIDE));
+
+  conns.reset(f);
+  activeConns++;
+  conns.sock[f] = s;
+  conns.v6[f] = v6 ? 1 : 0;
+  conns.tapAddrs.set(aGuest, f * 32);
+  conns.tapAddrs.set(aTapSrc, f * 32 + 16);
+  conns.guestPort[f] = guestPort;
+  conns.peerPort[f] = peerPort;
+  conns.wsToTap[f] = MAX_WS;
+  const isn = tcpIsn(aGuest, 0, guestPort, aTapSrc, 0, peerPort);
+  conns.seqToTap[f] = isn;
+  conns.seqAckFromTap[f] = isn;
+  conns.lastActivityMs[f] = now();
+  conns.setEvent(f, E.SOCK_ACCEPTED);
+  const er = loop!.add(s, epollEvents(f), EpollType.TCP, f);
+  if (er < 0) {
+    tcpClose(f, true);
+    return;
+  }
+  flows.activate(f);
+  sendFlags(f, TcpFlag.SYN, synMss(f));
+  conns.seqToTap[f] = seqAdd(isn, 1);
+  ackFromTapDue(f);
+}

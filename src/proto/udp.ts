@@ -1,0 +1,543 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// udp.ts - UDP L2-L4 translation: guest datagrams to host sockets and back (passt udp.c, udp_flow.c)
+//
+// Theory of operation
+//
+// Every UDP conversation is one UDP flow in the flow table, with exactly one
+// host socket, bound and connected, so the kernel demultiplexes replies for
+// us and each socket event belongs to one flow (its epoll index).
+//
+// Outbound (the guest initiates): INISIDE is the guest (pif TAP; eaddr:eport
+// = guest address and source port, oaddr:oport = the destination it used),
+// TGTSIDE the host (pif HOST; eaddr = destination after natFromTap(), so
+// the gateway means host loopback and --dns-forward goes to the resolver;
+// eport = same port; oaddr = -o address or unspecified; oport = the guest's
+// source port, which we bind so the peer sees it, as upstream does,
+// falling back to an ephemeral port when it is taken).
+//
+// Inbound (-u): for each forwarded port a listening socket is bound on the
+// host (UDP_LISTEN). A datagram from a peer with no flow creates one: INISIDE
+// is the peer (pif HOST; eaddr:eport = peer, oaddr:oport = listening
+// address and port), TGTSIDE the guest (pif TAP; oaddr = the peer address as
+// natToTap() presents it, e.g. 127.0.0.1 as the gateway; oport = the peer's
+// port; eaddr = the rule's target address or the guest's observed address;
+// eport = the rule's target port, first -> toFirst). The flow gets its own
+// socket, bound to the listening address and port (SO_REUSEADDR) and
+// connected to the peer: later datagrams from that peer arrive there, and
+// the guest's replies leave from the forwarded port.
+//
+// Both sides are in the hash: the tap side for guest datagrams
+// (udp4/udp6 -> lookup(UDP, TAP, guest, sport, dst, dport)), the host side
+// for datagrams still queued on a listener.
+//
+// Guest -> host: datagrams are copied into one of UDP_BATCH arena buffers
+// and sent with one sendmmsg() per run of consecutive datagrams of the same
+// flow, at the latest when the tap batch ends (batchEnd()). Truncated
+// datagrams and bad checksums are dropped and counted (Stats.drops).
+//
+// Host -> guest: recvmmsg() reads up to UDP_BATCH datagrams straight into
+// frame buffers in wasm memory, at the UDP payload offset; the UDP, IP and
+// Ethernet headers are then written in front, the checksum filled, and each
+// frame goes to tap.send(). Datagrams too big for a frame (MSG_TRUNC) are
+// dropped and counted.
+//
+// Timeouts (upstream, after nf_conntrack): a flow that has only seen one
+// direction expires UDP_TIMEOUT_MS after its last datagram; once both
+// directions have been seen, UDP_TIMEOUT_STREAM_MS. Expiry closes the socket
+// and frees the flow (flows.runTimers()).
+//
+// Limits: no splice path (pasta loopback to loopback goes through the tap
+// too); `-u auto` and `-u all` rules are not opened yet (skipped, logged).
+
+import type { Ctx } from "../ctx.ts";
+import type { PortRule } from "../conf.ts";
+import { FlowType, INISIDE, Pif, TGTSIDE, flows, sidxOf } from "../flow/table.ts";
+import { bindToDevice, flowSock } from "../flow/sock.ts";
+import { guestDst, hostBindAddr, natFromTap, natToTap } from "../fwd.ts";
+import {
+  INANY_ANY4, INANY_ANY6, inanyFrom, inanyFrom4, inanyFrom6, inanyIs4, inanyToString,
+} from "../inany.ts";
+import { log, rateLimited } from "../log.ts";
+import { EpollType, type Loop } from "../loop/mod.ts";
+import { L4_OFFSET4, L4_OFFSET6, allocFrame, ipv4Frame, ipv6Frame, type TapSink } from "../tap/frame.ts";
+import { IpProtocol, type Ipv4View } from "../wire/ipv4.ts";
+import type { Ipv6View } from "../wire/ipv6.ts";
+import { UdpView, type UdpFields } from "../wire/udp.ts";
+import {
+  AF_INET, AF_INET6, EPOLLIN, Errno, IPPROTO_UDP, MMSGHDR, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, MmsgBatch,
+  SOCKADDR_IN, SOCKADDR_IN6, SOCK_DGRAM, arena, close, errnoName, recvmmsg, sendmmsg, sockaddrFamily,
+} from "../../syscalls/mod.ts";
+
+/** Idle timeout of a flow seen in one direction only, in ms (nf_conntrack_udp_timeout, 30 s). */
+export const UDP_TIMEOUT_MS = 30_000;
+/** Idle timeout once both directions were seen, in ms (nf_conntrack_udp_timeout_stream, 120 s). */
+export const UDP_TIMEOUT_STREAM_MS = 120_000;
+/** Datagrams per sendmmsg()/recvmmsg() call (upstream UDP_MAX_FRAMES). */
+export const UDP_BATCH = 32;
+/** Largest UDP payload over IPv4: 65535 - 20 - 8 bytes. */
+export const UDP_MAX_PAYLOAD = 65507;
+
+const UDP_HLEN = UdpView.HEADER_LEN;
+
+/** Direction bits in udpSeen. */
+const SEEN_FROM_TAP = 1;
+const SEEN_FROM_HOST = 2;
+
+// Per-flow state (valid for UDP flows only; see flow/table.ts) ----------------
+
+/** The flow's host socket, -1 when none. */
+const udpSock = new Int32Array(flows.max).fill(-1);
+/** Which side of the flow is the host socket's: TGTSIDE (outbound) or INISIDE (inbound). */
+const udpHostSide = new Uint8Array(flows.max);
+/** SEEN_FROM_TAP | SEEN_FROM_HOST: directions seen so far. */
+const udpSeen = new Uint8Array(flows.max);
+
+// Buffers, allocated once ------------------------------------------------------
+
+/** Guest -> host: copies of pending datagram payloads, one per batch slot. */
+const txBufs: Uint8Array[] = [];
+for (let i = 0; i < UDP_BATCH; i++) txBufs.push(arena(65536, 64));
+const txBatch = new MmsgBatch(txBufs, false);
+/** Flow whose datagrams are pending in txBatch, or -1. */
+let txFlow = -1;
+let txCount = 0;
+
+/** Host -> guest: frames in wasm memory; two batch views, at the IPv4 and IPv6 payload offsets. */
+const frames: Uint8Array[] = [];
+for (let i = 0; i < UDP_BATCH; i++) frames.push(allocFrame());
+const PAYLOAD4 = L4_OFFSET4 + UDP_HLEN;
+const PAYLOAD6 = L4_OFFSET6 + UDP_HLEN;
+const rxBatch4 = new MmsgBatch(frames.map((f) => f.subarray(PAYLOAD4, PAYLOAD4 + Math.min(UDP_MAX_PAYLOAD, f.byteLength - PAYLOAD4))));
+const rxBatch6 = new MmsgBatch(frames.map((f) => f.subarray(PAYLOAD6, f.byteLength)));
+
+/** Scratch inany addresses. */
+const srcAny = new Uint8Array(16);
+const dstAny = new Uint8Array(16);
+const tgtAny = new Uint8Array(16);
+const bindAny = new Uint8Array(16);
+const peerAny = new Uint8Array(16);
+const tapSrcAny = new Uint8Array(16);
+const guestAny = new Uint8Array(16);
+const src4 = new Uint8Array(4);
+const dst4 = new Uint8Array(4);
+const src6 = new Uint8Array(16);
+const dst6 = new Uint8Array(16);
+const udpFields: UdpFields = { srcPort: 0, dstPort: 0, payloadLength: 0, src: src4, dst: dst4 };
+const guestUdp = new UdpView();
+
+const warnLimited = rateLimited("warn");
+
+// Listeners ---------------------------------------------------------------------
+
+/** One listening socket for inbound forwarding. */
+interface Listener {
+  /** The socket. */
+  readonly fd: number;
+  /** Bound address, inany (unspecified for a wildcard). */
+  readonly addr: Uint8Array;
+  /** Bound port. */
+  readonly port: number;
+  /** The rule it serves. */
+  readonly rule: PortRule;
+}
+
+const listeners: Listener[] = [];
+
+/** UDP handlers for guest frames, as tap/input.ts calls them. */
+export interface UdpHandlers {
+  /** Handles one UDP datagram from the guest over IPv4 (the IP payload); never throws. */
+  udp4(ip: Ipv4View, l4: Uint8Array): void;
+  /** Handles one UDP datagram from the guest over IPv6 (the upper-layer payload); never throws. */
+  udp6(ip: Ipv6View, l4: Uint8Array): void;
+  /** Sends what the tap batch queued; call once the batch of guest frames is handled. */
+  batchEnd(): void;
+}
+
+/** Result of udpInit(): the tap handlers and how many listening sockets were opened. */
+export interface UdpInit extends UdpHandlers {
+  /** Listening sockets opened for -u rules. */
+  readonly listeners: number;
+  /** Closes every listener and flow (tests, shutdown). */
+  close(): void;
+}
+
+/**
+ * Returns the UDP tap handlers after registering the UDP and UDP_LISTEN
+ * socket handlers in `loop`, the UDP flow timeout, and opening listening
+ * sockets for ctx.conf.fwd.udpIn. A port that cannot be bound is logged and
+ * skipped (upstream gives up on the rule; the lead decides whether to die).
+ * @syscalls socket setsockopt bind epoll_ctl
+ */
+export function udpInit(ctx: Ctx, loop: Loop, tap: TapSink): UdpInit {
+  loop.on(EpollType.UDP, (flow, events, fd) => udpSockHandler(ctx, tap, flow, events, fd));
+  loop.on(EpollType.UDP_LISTEN, (index, events, fd) => udpListenHandler(ctx, loop, tap, index, events, fd));
+  flows.onExpire(FlowType.UDP, (flow) => udpFlowClose(loop, flow));
+  if (!ctx.conf.noUdp) openListeners(ctx, loop);
+  return {
+    udp4: (ip, l4) => udpFromTap(ctx, loop, ip.srcAddr, ip.dstAddr, l4, ip.isFragment),
+    udp6: (ip, l4) => udpFromTap(ctx, loop, ip.srcAddr, ip.dstAddr, l4, ip.isFragment),
+    batchEnd: () => txFlush(ctx),
+    listeners: listeners.length,
+    close: () => udpCloseAll(loop),
+  };
+}
+
+function openListeners(ctx: Ctx, loop: Loop): void {
+  for (const rule of ctx.conf.fwd.udpIn.rules) {
+    if (rule.auto || rule.all) {
+      log.warn(`UDP forwarding of ${rule.auto ? "auto" : "all"} ports is not implemented yet: rule ${rule.first}-${rule.last} skipped`);
+      continue;
+    }
+    for (let port = rule.first; port <= rule.last; port++) {
+      if (rule.exclude.some((r) => port >= r.first && port <= r.last)) continue;
+      const addrs: Uint8Array[] = [];
+      if (rule.bindAddr !== null) addrs.push(inanyFrom(rule.bindAddr, new Uint8Array(16)));
+      else {
+        if (ctx.ip4 !== null) addrs.push(INANY_ANY4);
+        if (ctx.ip6 !== null) addrs.push(INANY_ANY6);
+      }
+      for (const addr of addrs) {
+        if (inanyIs4(addr) ? ctx.ip4 === null : ctx.ip6 === null) continue;
+        const fd = flowSock(ctx, SOCK_DGRAM, IPPROTO_UDP, addr, port, null, 0, { reuseAddr: true, outboundIf: false });
+        if (fd < 0) {
+          log.warn(`Listen failed for UDP port ${inanyToString(addr)}/${port}: ${errnoName(-fd)}`);
+          continue;
+        }
+        if (rule.ifname !== null) {
+          const r = bindToDevice(fd, rule.ifname);
+          if (r < 0) log.warn(`SO_BINDTODEVICE ${rule.ifname} for UDP port ${port}: ${errnoName(-r)}`);
+        }
+        const r = loop.add(fd, EPOLLIN, EpollType.UDP_LISTEN, listeners.length);
+        if (r < 0) {
+          close(fd);
+          log.warn(`epoll_ctl for UDP port ${port}: ${errnoName(-r)}`);
+          continue;
+        }
+        listeners.push({ fd, addr, port, rule });
+      }
+    }
+  }
+}
+
+/** Returns the timeout for flow `flow` in ms, by the directions seen. */
+function timeoutMs(flow: number): number {
+  return udpSeen[flow] === (SEEN_FROM_TAP | SEEN_FROM_HOST) ? UDP_TIMEOUT_STREAM_MS : UDP_TIMEOUT_MS;
+}
+
+// Guest -> host -----------------------------------------------------------------
+
+/**
+ * Handles one UDP datagram from the guest, from `src` to `dst` (4 or 16
+ * bytes): finds or creates its flow and queues the payload for sendmmsg.
+ * Never throws; drops are counted.
+ */
+function udpFromTap(ctx: Ctx, loop: Loop, src: Uint8Array, dst: Uint8Array, l4: Uint8Array, fragment: boolean): void {
+  const stats = ctx.stats;
+  if (ctx.conf.noUdp) return void stats.drop("udpDisabled");
+  if (fragment) return void stats.drop("udpFragment");
+  const udp = guestUdp.wrap(l4);
+  if (udp === null) return void stats.drop("udpTruncated");
+  if (!udp.verifyChecksum(src, dst)) return void stats.drop("udpChecksum");
+  const sport = udp.srcPort, dport = udp.dstPort;
+  if (dport === 0 || sport === 0) return void stats.drop("udpPortZero");
+  const v4 = src.byteLength === 4;
+  if (v4) {
+    inanyFrom4(src, srcAny);
+    inanyFrom4(dst, dstAny);
+  } else {
+    inanyFrom6(src, srcAny);
+    inanyFrom6(dst, dstAny);
+  }
+  const sidx = flows.lookup(IpProtocol.UDP, Pif.TAP, srcAny, sport, dstAny, dport);
+  const flow = sidx >= 0 ? sidx >>> 1 : udpFlowOutbound(ctx, loop, sport, dport);
+  if (flow < 0) return;
+  udpSeen[flow]! |= SEEN_FROM_TAP;
+  flows.deadlineMs[flow] = performance.now() + timeoutMs(flow);
+
+  if (txFlow !== flow || txCount === UDP_BATCH) txFlush(ctx);
+  const payload = udp.payload;
+  txBufs[txCount]!.set(payload);
+  txBatch.setLen(txCount, payload.byteLength);
+  txFlow = flow;
+  txCount++;
+}
+
+/**
+ * Returns a new outbound UDP flow from srcAny:sport to dstAny:dport with its
+ * host socket, or -1 (drop counted).  @syscalls socket setsockopt bind connect epoll_ctl close
+ */
+function udpFlowOutbound(ctx: Ctx, loop: Loop, sport: number, dport: number): number {
+  const stats = ctx.stats;
+  if (!natFromTap(ctx, IpProtocol.UDP, dstAny, dport, tgtAny)) {
+    stats.drop("udpNoRoute");
+    return -1;
+  }
+  const f = flows.alloc();
+  if (f < 0) {
+    stats.drop("flowTableFull");
+    return -1;
+  }
+  hostBindAddr(ctx, tgtAny, bindAny);
+  flows.setSide(f, INISIDE, Pif.TAP, srcAny, sport, dstAny, dport);
+  flows.setSide(f, TGTSIDE, Pif.HOST, tgtAny, dport, bindAny, sport);
+  flows.setType(f, FlowType.UDP);
+  const opts = { reuseAddr: true, outboundIf: true };
+  // Keep the guest's source port if we can (REFERENCE.md §2), else any.
+  let fd = flowSock(ctx, SOCK_DGRAM, IPPROTO_UDP, bindAny, sport, tgtAny, dport, opts);
+  if (fd === -Errno.EADDRINUSE || fd === -Errno.EACCES) {
+    fd = flowSock(ctx, SOCK_DGRAM, IPPROTO_UDP, bindAny, 0, tgtAny, dport, opts);
+  }
+  if (fd < 0) {
+    warnLimited(`UDP: socket to ${inanyToString(tgtAny)}:${dport}: ${errnoName(-fd)}`);
+    stats.drop("udpSocketFailed");
+    flows.free(f);
+    return -1;
+  }
+  return udpFlowActivate(ctx, loop, f, fd, TGTSIDE);
+}
+
+/** Registers `fd` for flow `f`, hashes both sides and activates it; returns `f`, or -1 (freed). */
+function udpFlowActivate(ctx: Ctx, loop: Loop, f: number, fd: number, hostSide: number): number {
+  const r = loop.add(fd, EPOLLIN, EpollType.UDP, f);
+  if (r < 0) {
+    warnLimited(`UDP: epoll_ctl: ${errnoName(-r)}`);
+    ctx.stats.drop("udpSocketFailed");
+    close(fd);
+    flows.free(f);
+    return -1;
+  }
+  udpSock[f] = fd;
+  udpHostSide[f] = hostSide;
+  udpSeen[f] = 0;
+  flows.hashInsert(sidxOf(f, INISIDE));
+  flows.hashInsert(sidxOf(f, TGTSIDE));
+  flows.activate(f);
+  if (log.debugEnabled) {
+    const ini = sidxOf(f, INISIDE), tgt = sidxOf(f, TGTSIDE);
+    log.debug(`UDP flow ${f}: ${inanyToString(flows.addrs, flows.eaddrOff(ini))}:${flows.eport[ini]} -> ` +
+      `${inanyToString(flows.addrs, flows.oaddrOff(ini))}:${flows.oport[ini]} => ` +
+      `${inanyToString(flows.addrs, flows.oaddrOff(tgt))}:${flows.oport[tgt]} -> ` +
+      `${inanyToString(flows.addrs, flows.eaddrOff(tgt))}:${flows.eport[tgt]}`);
+  }
+  return f;
+}
+
+/** Sends the datagrams pending in txBatch on their flow's socket.  @syscalls sendmmsg */
+function txFlush(ctx: Ctx): void {
+  const n = txCount, flow = txFlow;
+  txCount = 0;
+  txFlow = -1;
+  if (n === 0 || flow < 0) return;
+  const fd = udpSock[flow]!;
+  let done = 0, retried = false;
+  while (done < n) {
+    const hdrs = done === 0 ? txBatch.hdrs : txBatch.hdrs.subarray(done * MMSGHDR.SIZE);
+    const r = sendmmsg(fd, hdrs, n - done, MSG_NOSIGNAL);
+    if (r > 0) {
+      done += r;
+      continue;
+    }
+    // A pending ICMP error (ECONNREFUSED) fails one call and is then cleared: retry once.
+    if (r === -Errno.ECONNREFUSED && !retried) {
+      retried = true;
+      continue;
+    }
+    if (r === -Errno.EINTR) continue;
+    for (let i = done; i < n; i++) ctx.stats.drop("udpSendFailed");
+    warnLimited(`UDP: sendmmsg: ${errnoName(-r)}`);
+    return;
+  }
+}
+
+// Host -> guest -----------------------------------------------------------------
+
+/**
+ * Builds a frame around datagram `i` of `batch` (length `len`, already at
+ * the payload offset of frames[i]) for flow `flow` and sends it to the guest.
+ */
+function toGuest(ctx: Ctx, tap: TapSink, flow: number, i: number, len: number): void {
+  const tapSide = sidxOf(flow, 1 - udpHostSide[flow]!);
+  const frame = frames[i]!;
+  const oOff = flows.oaddrOff(tapSide), eOff = flows.eaddrOff(tapSide);
+  const addrs = flows.addrs;
+  udpFields.srcPort = flows.oport[tapSide]!;
+  udpFields.dstPort = flows.eport[tapSide]!;
+  udpFields.payloadLength = len;
+  let frameLen: number;
+  if (inanyIs4(addrs, oOff)) {
+    for (let k = 0; k < 4; k++) {
+      src4[k] = addrs[oOff + 12 + k]!;
+      dst4[k] = addrs[eOff + 12 + k]!;
+    }
+    udpFields.src = src4;
+    udpFields.dst = dst4;
+    UdpView.emit(frame, L4_OFFSET4, udpFields);
+    frameLen = ipv4Frame(ctx, frame, src4, dst4, IpProtocol.UDP, UDP_HLEN + len);
+  } else {
+    for (let k = 0; k < 16; k++) {
+      src6[k] = addrs[oOff + k]!;
+      dst6[k] = addrs[eOff + k]!;
+    }
+    udpFields.src = src6;
+    udpFields.dst = dst6;
+    UdpView.emit(frame, L4_OFFSET6, udpFields);
+    frameLen = ipv6Frame(ctx, frame, src6, dst6, IpProtocol.UDP, UDP_HLEN + len);
+  }
+  if (tap.send(frame.subarray(0, frameLen))) ctx.stats.framesOut++;
+  else ctx.stats.drop("udpTapFull");
+}
+
+/** Returns the receive batch for a socket of flow `flow`: by the IP version of its tap side. */
+function rxBatchFor(flow: number): MmsgBatch {
+  const tapSide = sidxOf(flow, 1 - udpHostSide[flow]!);
+  return inanyIs4(flows.addrs, flows.oaddrOff(tapSide)) ? rxBatch4 : rxBatch6;
+}
+
+/**
+ * Reads up to UDP_BATCH datagrams from the socket of `flow` and sends them
+ * to the guest; never throws.  @syscalls recvmmsg
+ */
+function udpSockHandler(ctx: Ctx, tap: TapSink, flow: number, _events: number, fd: number): void {
+  if (udpSock[flow] !== fd || flows.type[flow] !== FlowType.UDP) return;
+  const batch = rxBatchFor(flow);
+  batch.prepareRecv();
+  const n = recvmmsg(fd, batch.hdrs, UDP_BATCH, MSG_DONTWAIT);
+  if (n === -Errno.EAGAIN || n === -Errno.EINTR) return;
+  if (n < 0) {
+    // ICMP errors from the peer (ECONNREFUSED...): reading consumed them.
+    if (log.debugEnabled) log.debug(`UDP flow ${flow}: recvmmsg: ${errnoName(-n)}`);
+    return;
+  }
+  if (n === 0) return;
+  udpSeen[flow]! |= SEEN_FROM_HOST;
+  flows.deadlineMs[flow] = performance.now() + timeoutMs(flow);
+  for (let i = 0; i < n; i++) {
+    if (batch.flags(i) & MSG_TRUNC) {
+      ctx.stats.drop("udpTooBig");
+      continue;
+    }
+    toGuest(ctx, tap, flow, i, batch.msgLen(i));
+  }
+}
+
+/**
+ * Reads datagrams from listening socket `index`, creating inbound flows for
+ * new peers, and sends them to the guest; never throws.  @syscalls recvmmsg
+ */
+function udpListenHandler(ctx: Ctx, loop: Loop, tap: TapSink, index: number, _events: number, fd: number): void {
+  const lis = listeners[index];
+  if (lis === undefined || lis.fd !== fd) return;
+  const batch = inanyIs4(lis.addr) ? rxBatch4 : rxBatch6;
+  batch.prepareRecv();
+  const n = recvmmsg(fd, batch.hdrs, UDP_BATCH, MSG_DONTWAIT);
+  if (n <= 0) return;
+  const names = batch.names;
+  for (let i = 0; i < n; i++) {
+    if (batch.flags(i) & MSG_TRUNC) {
+      ctx.stats.drop("udpTooBig");
+      continue;
+    }
+    const off = i * 128;
+    const family = sockaddrFamily(names.subarray(off, off + 2));
+    const peerPort = (names[off + 2]! << 8) | names[off + 3]!;
+    if (family === AF_INET) {
+      peerAny.fill(0, 0, 10);
+      peerAny[10] = 0xff;
+      peerAny[11] = 0xff;
+      for (let k = 0; k < 4; k++) peerAny[12 + k] = names[off + SOCKADDR_IN.ADDR + k]!;
+    } else if (family === AF_INET6) {
+      for (let k = 0; k < 16; k++) peerAny[k] = names[off + SOCKADDR_IN6.ADDR + k]!;
+    } else {
+      ctx.stats.drop("udpBadPeer");
+      continue;
+    }
+    const sidx = flows.lookup(IpProtocol.UDP, Pif.HOST, peerAny, peerPort, lis.addr, lis.port);
+    const flow = sidx >= 0 ? sidx >>> 1 : udpFlowInbound(ctx, loop, lis, peerPort);
+    if (flow < 0) continue;
+    udpSeen[flow]! |= SEEN_FROM_HOST;
+    flows.deadlineMs[flow] = performance.now() + timeoutMs(flow);
+    // The frame layout follows the flow's tap side; the listener's batch must match it.
+    if (rxBatchFor(flow) !== batch) {
+      ctx.stats.drop("udpFamilyMismatch");
+      continue;
+    }
+    toGuest(ctx, tap, flow, i, batch.msgLen(i));
+  }
+}
+
+/**
+ * Returns a new inbound flow from peerAny:peerPort through listener `lis`,
+ * with its connected socket, or -1 (drop counted).
+ * @syscalls socket setsockopt bind connect epoll_ctl close
+ */
+function udpFlowInbound(ctx: Ctx, loop: Loop, lis: Listener, peerPort: number): number {
+  const stats = ctx.stats;
+  const rule = lis.rule;
+  if (!natToTap(ctx, peerAny, tapSrcAny)) {
+    stats.drop("udpNoTapSource");
+    return -1;
+  }
+  if (rule.toAddr !== null) {
+    inanyFrom(rule.toAddr, guestAny);
+    if (inanyIs4(guestAny) !== inanyIs4(tapSrcAny)) {
+      stats.drop("udpFamilyMismatch");
+      return -1;
+    }
+  } else if (!guestDst(ctx, tapSrcAny, guestAny)) {
+    stats.drop("udpNoGuestAddr");
+    return -1;
+  }
+  const f = flows.alloc();
+  if (f < 0) {
+    stats.drop("flowTableFull");
+    return -1;
+  }
+  const guestPort = rule.toFirst + (lis.port - rule.first);
+  flows.setSide(f, INISIDE, Pif.HOST, peerAny, peerPort, lis.addr, lis.port);
+  flows.setSide(f, TGTSIDE, Pif.TAP, guestAny, guestPort, tapSrcAny, peerPort);
+  flows.setType(f, FlowType.UDP);
+  const fd = flowSock(ctx, SOCK_DGRAM, IPPROTO_UDP, lis.addr, lis.port, peerAny, peerPort, { reuseAddr: true, outboundIf: false });
+  if (fd < 0) {
+    warnLimited(`UDP: reply socket for ${inanyToString(peerAny)}:${peerPort}: ${errnoName(-fd)}`);
+    stats.drop("udpSocketFailed");
+    flows.free(f);
+    return -1;
+  }
+  return udpFlowActivate(ctx, loop, f, fd, INISIDE);
+}
+
+// Closing -----------------------------------------------------------------------
+
+/** Closes UDP flow `flow`: its socket and its table entry (hash entries go with it). */
+function udpFlowClose(loop: Loop, flow: number): void {
+  if (txFlow === flow) {
+    txFlow = -1;
+    txCount = 0;
+  }
+  const fd = udpSock[flow]!;
+  if (fd >= 0) {
+    loop.del(fd);
+    close(fd);
+  }
+  udpSock[flow] = -1;
+  flows.free(flow);
+}
+
+/** Closes every UDP flow and listener (tests, shutdown). */
+function udpCloseAll(loop: Loop): void {
+  for (let f = 0; f < flows.max; f++) {
+    if (udpSock[f]! >= 0 && flows.type[f] === FlowType.UDP) udpFlowClose(loop, f);
+  }
+  for (const lis of listeners) {
+    loop.del(lis.fd);
+    close(lis.fd);
+  }
+  listeners.length = 0;
+}
+
+/** Returns the number of open UDP flows (tests and statistics). */
+export function udpFlowCount(): number {
+  let n = 0;
+  for (let f = 0; f < flows.max; f++) if (udpSock[f]! >= 0) n++;
+  return n;
+}
