@@ -42,7 +42,7 @@ import {
 import { PcapWriter } from "./pcap.ts";
 import { TapDevice } from "./tap/tap.ts";
 import { setupGuestPath } from "./guest.ts";
-import { type NsAgent, nsCreate, nsJoin, nsSpawn, nsWriteFile, strerror } from "../syscalls/ns.ts";
+import { type NsAgent, nsCreate, nsJoin, nsSpawn, nsWait, nsWriteFile, strerror } from "../syscalls/ns.ts";
 import { close, EPOLLIN } from "../syscalls/mod.ts";
 import { formatIp, formatMac } from "./wire/addr.ts";
 
@@ -183,7 +183,12 @@ export function runPasta(conf: Config): number {
   if (conf.netns === null) {
     const argv = conf.command ?? [process.env.SHELL || "/bin/sh"];
     const spawned = nsSpawn(agent, argv);
-    if (spawned.failure) die(spawned.failure.message);
+    if (spawned.failure) {
+      // As a shell does: a command that cannot be run gives status 127, any other failure 1.
+      log.err(spawned.failure.message);
+      if (spawned.pid > 0) process.exit(nsWait(spawned.pid));
+      process.exit(1);
+    }
     const pidfd = childWatch(loop, spawned.pid, Slot.CHILD);
     if (pidfd < 0) die(failed("pidfd_open", pidfd));
     loop.on(EpollType.CHILD, () => {

@@ -33,6 +33,7 @@ int unshare(int flags);
 int setns(int fd, int nstype);
 int open(const char *path, int flags, ...);
 int close(int fd);
+int dup2(int oldfd, int newfd);
 ssize_t read(int fd, void *buf, size_t len);
 ssize_t write(int fd, const void *buf, size_t len);
 int ioctl(int fd, unsigned long req, ...);
@@ -95,6 +96,7 @@ int sigprocmask(int how, const void *set, void *old);
 
 #define PR_SET_PDEATHSIG 1
 #define SIGKILL 9
+#define SIGTERM 15
 #define SIG_DFL ((void *)0)
 #define SIG_SETMASK 2
 #define WNOHANG 1
@@ -500,6 +502,18 @@ int ns_agent_start(int flags, const char *ifname, const char *userns, const char
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 			agent_fail(sock, STEP_PDEATHSIG);
 
+		/* The agent never prints: don't hold the caller's terminal or pipes open */
+		{
+			int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+			if (null >= 0) {
+				dup2(null, 0);
+				dup2(null, 1);
+				dup2(null, 2);
+				close(null);
+			}
+		}
+
 		if (flags & NSF_JOIN)
 			agent_join(sock, flags, userns, netns);
 		else
@@ -724,6 +738,8 @@ int ns_spawn(int agent, int join, const char *args, int argslen, int *out)
 		int ufd = -1, nfd = -1, tfd = -1, sig;
 
 		close(p[0]);
+		/* As upstream: the command gets SIGTERM if pasta goes away */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (((join & NSJ_USER) && (ufd = open(upath, O_RDONLY | O_CLOEXEC)) < 0) ||
 		    ((join & NSJ_NET) && (nfd = open(npath, O_RDONLY | O_CLOEXEC)) < 0) ||
 		    ((join & NSJ_UTS) && (tfd = open(tpath, O_RDONLY | O_CLOEXEC)) < 0))

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// startup.test.ts - pasta's start-up failures are one clear line, and --pcap captures both directions
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { ADDR, Topology, explain, pastaBinaries, suiteSkipReason } from "../../harness/netns.ts";
+
+describe.each(pastaBinaries().map((b) => [b.name, b] as const))("pasta --pcap (%s)", (_name, bin) => {
+  const skip = suiteSkipReason(bin, ["tshark", "ping"]);
+  let topo: Topology;
+
+  beforeAll(async () => {
+    if (skip) return;
+    topo = await Topology.start();
+  });
+  afterAll(async () => topo?.stop());
+
+  test.skipIf(!!skip)("--pcap writes frames of both directions in a file tshark reads", async () => {
+    const pcap = join(topo.dir, "session.pcap");
+    const r = await topo.run([bin.path, "--config-net", "--pcap", pcap, "--", "ping", "-c1", "-W2", ADDR.remote4], {
+      timeoutMs: 15_000,
+    });
+    expect(r.code, explain("pasta --pcap -- ping", r)).toBe(0);
+    const t = await topo.run(["tshark", "-r", pcap, "-Y", "icmp", "-T", "fields", "-e", "icmp.type", "-e", "ip.src"], {
+      user: "root",
+    });
+    expect(t.code, explain("tshark -r", t)).toBe(0);
+    const rows = t.stdout.trim().split("\n").map((l) => l.split("\t"));
+    // An echo request from the namespace and the reply towards it.
+    expect(rows).toContainEqual(["8", ADDR.host4]);
+    expect(rows).toContainEqual(["0", ADDR.remote4]);
+  }, 20_000);
+});
+
+describe.each(pastaBinaries().filter((b) => !b.upstream2023).map((b) => [b.name, b] as const))(
+  "pasta start-up failures (%s)",
+  (_name, bin) => {
+    const skip = suiteSkipReason(bin);
+    let topo: Topology;
+
+    beforeAll(async () => {
+      if (skip) return;
+      topo = await Topology.start();
+    });
+    afterAll(async () => topo?.stop());
+
+    /** Returns the processes nobody still has in the topology, as `ps` lines. */
+    async function leftovers(): Promise<string> {
+      const ps = await topo.run(["ps", "-u", "65534", "-o", "pid=,args="], { user: "root" });
+      return ps.stdout.trim();
+    }
+
+    test.skipIf(!!skip)("a /dev/net/tun we may not open is one line naming it, exit 1, nothing left", async () => {
+      await topo.run(["chmod", "600", "/dev/net/tun"], { user: "root" });
+      const r = await topo.run([bin.path, "--config-net", "--", "true"], { timeoutMs: 10_000 });
+      await topo.run(["chmod", "666", "/dev/net/tun"], { user: "root" });
+      expect(r.code, explain("pasta with a 0600 tun", r)).toBe(1);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines.at(-1)).toBe("open /dev/net/tun: Permission denied");
+      expect(await leftovers()).toBe("");
+    }, 20_000);
+
+    test.skipIf(!!skip)("a missing /dev/net/tun is one line naming it, exit 1, nothing left", async () => {
+      await topo.run(["mv", "/dev/net/tun", "/dev/net/tun.away"], { user: "root" });
+      const r = await topo.run([bin.path, "--config-net", "--", "true"], { timeoutMs: 10_000 });
+      await topo.run(["mv", "/dev/net/tun.away", "/dev/net/tun"], { user: "root" });
+      expect(r.code, explain("pasta without tun", r)).toBe(1);
+      expect(r.stderr.trim().split("\n").at(-1)).toBe("open /dev/net/tun: No such file or directory");
+      expect(await leftovers()).toBe("");
+    }, 20_000);
+
+    test.skipIf(!!skip)("a command that cannot be run exits 127 with one line naming it", async () => {
+      const r = await topo.run([bin.path, "--config-net", "--", "/nonexistent/cmd"], { timeoutMs: 10_000 });
+      expect(r.code, explain("pasta -- /nonexistent/cmd", r)).toBe(127);
+      expect(r.stderr).toContain("/nonexistent/cmd");
+      expect(await leftovers()).toBe("");
+    }, 20_000);
+  },
+);
