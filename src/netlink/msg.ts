@@ -44,6 +44,8 @@ export const RTM_GETROUTE = 26;
 export const IFLA_ADDRESS = 1;
 export const IFLA_IFNAME = 3;
 export const IFLA_MTU = 4;
+/** Transmit queue length of a link, in frames (u32). */
+export const IFLA_TXQLEN = 13;
 
 export const IFA_ADDRESS = 1;
 export const IFA_LOCAL = 2;
@@ -462,9 +464,11 @@ export interface LinkChange {
   noarp?: boolean;
   mtu?: number;
   mac?: Uint8Array;
+  /** Transmit queue length in frames. */
+  txqlen?: number;
 }
 
-/** Writes an RTM_NEWLINK request changing flags, MTU and/or MAC of `index`; returns its length. */
+/** Writes an RTM_NEWLINK request changing flags, MTU, MAC and/or queue length of `index`; returns its length. */
 export function buildSetLink(b: NlBuilder, seq: number, index: number, c: LinkChange): number {
   let flags = 0;
   let change = 0;
@@ -479,6 +483,7 @@ export function buildSetLink(b: NlBuilder, seq: number, index: number, c: LinkCh
   b.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq).ifinfomsg({ index, flags, change });
   if (c.mtu !== undefined) b.attrU32(IFLA_MTU, c.mtu);
   if (c.mac !== undefined) b.attr(IFLA_ADDRESS, c.mac);
+  if (c.txqlen !== undefined) b.attrU32(IFLA_TXQLEN, c.txqlen);
   return b.end();
 }
 

@@ -66,7 +66,7 @@ import {
   errnoName, Errno, TCP_INFO_LAYOUT, IOVEC, MSGHDR, SOCKADDR_IN, SOCKADDR_IN6,
   AF_INET, AF_INET6, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, MSG_DONTWAIT, MSG_NOSIGNAL,
   MSG_PEEK, MSG_TRUNC, SHUT_WR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SOL_TCP, SO_ERROR,
-  SO_LINGER, SO_PEEK_OFF, SO_SNDBUF, TCP_INFO, TCP_MAXSEG,
+  SO_LINGER, SO_PEEK_OFF, SO_SNDBUF, TCP_INFO, TCP_MAXSEG, ioctl, SIOCOUTQ,
 } from "../../syscalls/mod.ts";
 import type { Ctx } from "../ctx.ts";
 import { flows, FlowType, INISIDE, Pif, sidxFlow, sidxOf, TGTSIDE } from "../flow/table.ts";
@@ -282,6 +282,9 @@ function loadAddrs(i: number): void {
   }
 }
 
+const outq = arena(4, 4);
+const outqView = viewOf(outq);
+
 /** Returns the window to advertise to the guest, unscaled, and stores it. @syscalls getsockopt */
 function updateWndToTap(i: number): number {
   const ws = conns.wsToTap[i]!;
@@ -289,11 +292,18 @@ function updateWndToTap(i: number): number {
   if (conns.flags[i]! & F.WND_CLOSED) {
     wnd = 0;
   } else {
-    const n = getsockopt(conns.sock[i]!, SOL_TCP, TCP_INFO, tinfo);
-    if (n >= TCP_INFO_LAYOUT.SND_WND + 4) wnd = tinfoView.getUint32(TCP_INFO_LAYOUT.SND_WND, true);
-    else {
-      const sndbuf = getsockoptInt(conns.sock[i]!, SOL_SOCKET, SO_SNDBUF);
-      wnd = sndbuf > 0 ? sndbuf : 14600;
+    const s = conns.sock[i]!;
+    const n = getsockopt(s, SOL_TCP, TCP_INFO, tinfo);
+    const sndbuf = getsockoptInt(s, SOL_SOCKET, SO_SNDBUF);
+    const room = sndbuf > 0 ? sndbuf : 14600;
+    if (n >= TCP_INFO_LAYOUT.SND_WND + 4) {
+      // Never offer the guest more than our socket can take now: what it sends beyond
+      // that we could not write, and it would have to retransmit it.
+      const queued = ioctl(s, SIOCOUTQ, outq) < 0 ? 0 : outqView.getInt32(0, true);
+      // SO_SNDBUF counts buffer overhead too: half of what is left is a safe payload estimate.
+      wnd = Math.min(tinfoView.getUint32(TCP_INFO_LAYOUT.SND_WND, true), Math.max(room - queued, 0) >>> 1);
+    } else {
+      wnd = room;
     }
   }
   const unscaled = Math.min(wnd >>> ws, 0xffff);
@@ -589,17 +599,20 @@ function dataFromTap(i: number): void {
   const off = seqDiff(conns.seqFromTap[i]!, seq); // bytes of this segment already written
   if (off < 0) {
     // A gap: we keep no out-of-order data. A duplicate ACK at once makes the guest retransmit.
+    ctx!.stats.drop("tcpOutOfOrder");
     sendFlags(i, TcpFlag.ACK);
     return;
   }
   if (off < len) {
-    if (!(conns.flags[i]! & F.WND_CLOSED)) {
+    if (conns.flags[i]! & F.WND_CLOSED) ctx!.stats.drop("tcpWindowClosed");
+    else {
       const want = len - off;
       let n = send(conns.sock[i]!, seg.bytes.subarray(hlen + off), want, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n === -Errno.EAGAIN) n = 0;
       if (n < 0) return tcpRst(i, `send: ${errnoName(n)}`);
       conns.seqFromTap[i] = seqAdd(conns.seqFromTap[i]!, n);
       if (n < want) {
+        ctx!.stats.drop("tcpSocketFull");
         conns.flags[i]! |= F.WND_CLOSED;
         epollUpdate(i);
       }
