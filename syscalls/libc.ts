@@ -18,8 +18,8 @@
 // structures) must come from arena.ts.
 
 import { cc, dlopen, ptr as ptrOf, read as peek, type Pointer } from "bun:ffi";
-import { SYS_pidfd_open, SYS_pidfd_send_signal, SYS_gettid } from "./constants.ts";
-import { arena } from "./arena.ts";
+import { SYS_pidfd_open, SYS_pidfd_send_signal, SYS_gettid, SYS_seccomp } from "./constants.ts";
+import { addrOf, arena } from "./arena.ts";
 import { CMSG_LEN, CMSG_SPACE, CMSGHDR, IOVEC, MSGHDR, SIGACTION, setU64, viewOf, writeMsghdr } from "./structs.ts";
 
 /** A pointer argument: a typed array (its byteOffset is honoured), an address, or NULL. */
@@ -30,6 +30,7 @@ export type PathArg = string | Uint8Array;
 const lib = dlopen("libc.so.6", {
   __errno_location: { args: [], returns: "ptr" },
   read: { args: ["i32", "ptr", "u64"], returns: "i32" },
+  pread: { args: ["i32", "ptr", "u64", "i64"], returns: "i32" },
   write: { args: ["i32", "ptr", "u64"], returns: "i32" },
   readv: { args: ["i32", "ptr", "i32"], returns: "i32" },
   writev: { args: ["i32", "ptr", "i32"], returns: "i32" },
@@ -145,6 +146,14 @@ const ENAMETOOLONG = 36;
 /** Returns bytes read (0 at EOF), or -errno.  @syscalls read */
 export function read(fd: number, buf: PtrArg, len: number): number {
   return ret(S.read(fd, buf, len));
+}
+/**
+ * Returns bytes read from file offset `offset` (0 at end of file), or -errno;
+ * the file position is not moved. Rereads a procfs table from its start.
+ * @syscalls pread64
+ */
+export function pread(fd: number, buf: PtrArg, len: number, offset: number): number {
+  return ret(S.pread(fd, buf, len, offset));
 }
 /** Returns bytes written, or -errno.  @syscalls write */
 export function write(fd: number, buf: PtrArg, len: number): number {
@@ -635,3 +644,25 @@ export {
   sockaddrFamily,
   sockaddrPort,
 } from "./structs.ts";
+
+/** struct sock_fprog: u16 length, then (aligned) the filter's address. */
+const SOCK_FPROG = arena(16, 8);
+const SOCK_FPROG_VIEW = new DataView(SOCK_FPROG.buffer, SOCK_FPROG.byteOffset, 16);
+const SECCOMP_SET_MODE_FILTER = 1;
+const SECCOMP_FILTER_FLAG_TSYNC = 1;
+const PR_SET_NO_NEW_PRIVS_OPT = 38;
+
+/**
+ * Installs the classic BPF program `filter` (struct sock_filter[], 8 bytes each) as a
+ * seccomp filter on every thread of the process, after PR_SET_NO_NEW_PRIVS. Returns 0,
+ * -errno, or the (positive) id of a thread that could not be synchronised.
+ * `filter` must stay referenced while this runs only: the kernel copies it.
+ * @syscalls prctl seccomp
+ */
+export function seccompInstall(filter: Uint8Array): number {
+  const r = ret(S.prctl(PR_SET_NO_NEW_PRIVS_OPT, 1, 0, 0, 0));
+  if (r < 0) return r;
+  SOCK_FPROG_VIEW.setUint16(0, filter.byteLength / 8, true);
+  setU64(SOCK_FPROG_VIEW, 8, addrOf(filter));
+  return ret(S.syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, addrOf(SOCK_FPROG), 0));
+}

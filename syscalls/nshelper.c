@@ -22,7 +22,7 @@
 // layouts below are the x86_64/aarch64 Linux (LP64, glibc) ones, declared by hand.
 //
 // @syscalls fork clone socketpair prctl getppid unshare openat write close ioctl socket
-// @syscalls sendmsg recvmsg setns readlink gethostname sethostname pipe2 read rt_sigaction
+// @syscalls sendmsg recvmsg setns readlink uname sethostname pipe2 read rt_sigaction
 // @syscalls rt_sigprocmask setresuid setresgid execve wait4 exit_group close_range pidfd_open
 
 typedef unsigned long size_t;
