@@ -985,8 +985,7 @@ export function parseArgs(name: Mode, argv: readonly string[]): Config {
 /**
  * Options that were given but are not implemented yet, one name each (e.g.
  * ["--vhost-user"]); empty if everything asked for is supported. ONE list:
- * remove an entry when its feature lands. The pasta default `auto` is not in
- * it (it silently forwards nothing for now); an explicit `-t auto` is.
+ * remove an entry when its feature lands.
  */
 const NOT_YET: readonly { readonly label: string; readonly test: (c: Config) => boolean }[] = [
   { label: "--vhost-user", test: (c) => c.given.has("vhost-user") },
@@ -999,13 +998,6 @@ const NOT_YET: readonly { readonly label: string; readonly test: (c: Config) => 
   { label: "--runas", test: (c) => c.given.has("runas") },
   { label: "--chroot-fallback", test: (c) => c.given.has("chroot-fallback") },
   { label: "--freebind", test: (c) => c.given.has("freebind") },
-  { label: "--no-splice", test: (c) => c.given.has("no-splice") },
-  { label: "--splice-only", test: (c) => c.given.has("splice-only") },
-  { label: "--host-lo-to-ns-lo", test: (c) => c.given.has("host-lo-to-ns-lo") },
-  { label: "-T", test: (c) => c.fwd.tcpOut.origin === "option" && c.fwd.tcpOut.rules.length > 0 },
-  { label: "-U", test: (c) => c.fwd.udpOut.origin === "option" && c.fwd.udpOut.rules.length > 0 },
-  { label: "-t auto", test: (c) => c.fwd.tcpIn.origin === "option" && c.fwd.tcpIn.auto },
-  { label: "-u auto", test: (c) => c.fwd.udpIn.origin === "option" && c.fwd.udpIn.auto },
 ];
 
 /**

@@ -173,94 +173,96 @@ export function buildCtx(conf: Config, host: HostInfo): Ctx {
   const given4 = conf.dns === null ? null : conf.dns.filter((a) => a.length === 4);
   const given6 = conf.dns === null ? null : conf.dns.filter((a) => a.length === 16);
 
-  let ip4: Ip4Ctx | null = null;
-  let ip6: Ip6Ctx | null = null;
-  const t4 = host.v4;
-  const t6 = host.v6;
-  // Neither IP version has a template: local mode, for the versions enabled.
-  const local = !t4?.ifindex && !t6?.ifindex;
-  if (local) log.info("No external interface as template, switch to local mode");
+  // As upstream: an IP version whose template gives no address and gateway is
+  // disabled; if that leaves none, local mode serves the versions enabled.
+  const resolve = (local: boolean): [Ip4Ctx | null, Ip6Ctx | null] => {
+    let ip4: Ip4Ctx | null = null;
+    let ip6: Ip6Ctx | null = null;
+    const t4 = host.v4;
+    const t6 = host.v6;
 
-  if (!conf.ipv6Only) {
-    let addr: Uint8Array | null = conf.addr4;
-    let prefixLen = conf.prefixLen4;
-    let gw: Uint8Array | null = conf.gateway4;
-    if (t4 && t4.ifindex) {
-      const a = firstAddr(t4, false);
-      if (addr === null && a) {
-        addr = a.address;
-        if (prefixLen === null) prefixLen = a.prefixLen;
+    if (!conf.ipv6Only) {
+      let addr: Uint8Array | null = conf.addr4;
+      let prefixLen = conf.prefixLen4;
+      let gw: Uint8Array | null = conf.gateway4;
+      if (!local && t4 && t4.ifindex) {
+        const a = firstAddr(t4, false);
+        if (addr === null && a) {
+          addr = a.address;
+          if (prefixLen === null) prefixLen = a.prefixLen;
+        }
+        if (gw === null) gw = t4.gateway;
       }
-      if (gw === null) gw = t4.gateway;
-    }
-    if (local) {
-      addr ??= LOCAL_ADDR4;
-      gw ??= LOCAL_GW4;
-      prefixLen ??= LOCAL_PREFIX_LEN4;
-    }
-    if (addr !== null && gw !== null) {
-      const mapHostLoopback = conf.noMapGw ? null : (conf.mapHostLoopback4 ?? gw);
-      const d = resolveDns(given4, v4resolvers, mapHostLoopback, conf.dnsForward4, conf.dnsHost4, isLoopback4);
-      ip4 = {
-        addr: copy(addr),
-        prefixLen: prefixLen ?? 24,
-        gw: copy(gw),
-        addrSeen: copy(addr),
-        mapHostLoopback,
-        mapGuestAddr: conf.mapGuestAddr4,
-        ourTapAddr: copy(gw),
-        dns: d.dns,
-        dnsMatch: d.dnsMatch,
-        dnsHost: d.dnsHost,
-        ifindex: t4?.ifindex ?? 0,
-      };
-    } else if (conf.ipv4Only) {
-      throw new HostError("-4: no usable IPv4 interface or address on this host");
-    }
-  }
-
-  if (!conf.ipv4Only) {
-    let addr: Uint8Array | null = conf.addr6;
-    let prefixLen = conf.prefixLen6;
-    let gw: Uint8Array | null = conf.gateway6;
-    let ll: Uint8Array | null = null;
-    if (t6 && t6.ifindex) {
-      const a = firstAddr(t6, false);
-      if (addr === null && a) {
-        addr = a.address;
-        if (prefixLen === null) prefixLen = a.prefixLen;
+      if (local) {
+        addr ??= LOCAL_ADDR4;
+        gw ??= LOCAL_GW4;
+        prefixLen ??= LOCAL_PREFIX_LEN4;
       }
-      ll = firstAddr(t6, true)?.address ?? null;
-      if (gw === null) gw = t6.gateway;
+      if (addr !== null && gw !== null) {
+        const mapHostLoopback = conf.noMapGw ? null : (conf.mapHostLoopback4 ?? gw);
+        const d = resolveDns(given4, v4resolvers, mapHostLoopback, conf.dnsForward4, conf.dnsHost4, isLoopback4);
+        ip4 = {
+          addr: copy(addr),
+          prefixLen: prefixLen ?? 24,
+          gw: copy(gw),
+          addrSeen: copy(addr),
+          mapHostLoopback,
+          mapGuestAddr: conf.mapGuestAddr4,
+          ourTapAddr: copy(gw),
+          dns: d.dns,
+          dnsMatch: d.dnsMatch,
+          dnsHost: d.dnsHost,
+          ifindex: local ? 0 : (t4?.ifindex ?? 0),
+        };
+      }
     }
-    if (local) {
-      gw ??= LOCAL_GW6;
-      ll = LOCAL_GW6;
-      addr ??= new Uint8Array(16); // learned from the guest's traffic
-    }
-    if (gw !== null && isLinkLocal6(gw)) ll = gw;
-    if (addr !== null && gw !== null && ll !== null) {
-      const mapHostLoopback = conf.noMapGw ? null : (conf.mapHostLoopback6 ?? gw);
-      const d = resolveDns(given6, v6resolvers, mapHostLoopback, conf.dnsForward6, conf.dnsHost6, isLoopback6);
-      ip6 = {
-        addr: copy(addr),
-        prefixLen: prefixLen ?? 64,
-        gw: copy(gw),
-        addrSeen: copy(addr),
-        addrLlSeen: new Uint8Array(16),
-        ourTapLl: copy(ll),
-        mapHostLoopback,
-        mapGuestAddr: conf.mapGuestAddr6,
-        dns: d.dns,
-        dnsMatch: d.dnsMatch,
-        dnsHost: d.dnsHost,
-        ifindex: t6?.ifindex ?? 0,
-      };
-    } else if (conf.ipv6Only) {
-      throw new HostError("-6: no usable IPv6 interface or address on this host");
-    }
-  }
 
+    if (!conf.ipv4Only) {
+      let addr: Uint8Array | null = conf.addr6;
+      let prefixLen = conf.prefixLen6;
+      let gw: Uint8Array | null = conf.gateway6;
+      let ll: Uint8Array | null = null;
+      if (!local && t6 && t6.ifindex) {
+        const a = firstAddr(t6, false);
+        if (addr === null && a) {
+          addr = a.address;
+          if (prefixLen === null) prefixLen = a.prefixLen;
+        }
+        ll = firstAddr(t6, true)?.address ?? null;
+        if (gw === null) gw = t6.gateway;
+      }
+      if (local) {
+        gw ??= LOCAL_GW6;
+        ll = LOCAL_GW6;
+        addr ??= new Uint8Array(16); // learned from the guest's traffic
+      }
+      if (gw !== null && isLinkLocal6(gw)) ll = gw;
+      if (addr !== null && gw !== null && ll !== null) {
+        const mapHostLoopback = conf.noMapGw ? null : (conf.mapHostLoopback6 ?? gw);
+        const d = resolveDns(given6, v6resolvers, mapHostLoopback, conf.dnsForward6, conf.dnsHost6, isLoopback6);
+        ip6 = {
+          addr: copy(addr),
+          prefixLen: prefixLen ?? 64,
+          gw: copy(gw),
+          addrSeen: copy(addr),
+          addrLlSeen: new Uint8Array(16),
+          ourTapLl: copy(ll),
+          mapHostLoopback,
+          mapGuestAddr: conf.mapGuestAddr6,
+          dns: d.dns,
+          dnsMatch: d.dnsMatch,
+          dnsHost: d.dnsHost,
+          ifindex: local ? 0 : (t6?.ifindex ?? 0),
+        };
+      }
+    }
+    return [ip4, ip6];
+  };
+  let [ip4, ip6] = resolve(false);
+  if (!ip4 && !ip6) {
+    log.info("No external interface as template, switch to local mode");
+    [ip4, ip6] = resolve(true);
+  }
   if (!ip4 && !ip6) throw new HostError("no usable IPv4 or IPv6 configuration on this host");
   if (ip4 && isUnspecified(ip4.addr)) log.warn("IPv4 address is unspecified");
 
@@ -280,7 +282,9 @@ export function buildCtx(conf: Config, host: HostInfo): Ctx {
   };
 }
 
-/** Returns the name of the host's template interface (IPv4 first), or null in local mode. */
-export function templateName(host: HostInfo): string | null {
-  return host.v4?.link?.name ?? host.v6?.link?.name ?? null;
+/** Returns the name of the template interface in use (IPv4 first), or null in local mode. */
+export function templateName(host: HostInfo, ctx: Ctx): string | null {
+  if (ctx.ip4?.ifindex) return host.v4?.link?.name ?? null;
+  if (ctx.ip6?.ifindex) return host.v6?.link?.name ?? null;
+  return null;
 }

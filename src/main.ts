@@ -22,5 +22,6 @@ const name = personality();
 const config = main(name, process.argv.slice(2));
 // pasta stays in the foreground when it runs a command; otherwise both go to the background unless -f.
 const attached = config.mode === "pasta" && config.netns === null;
-if (!config.foreground && !attached) await daemonize(name);
+// A -F socket must reach the background copy (daemon.ts).
+if (!config.foreground && !attached) await daemonize(name, config.fd === null ? [] : [config.fd]);
 process.exit(config.mode === "pasta" ? runPasta(config) : runPasst(config));

@@ -17,6 +17,11 @@
 //    namespace goes away (unless --no-netns-quit), checked once a second.
 // 5. The loop serves the tap: frames go to tapInput(), which answers ARP, DHCP,
 //    NDP and DHCPv6 itself and hands ICMP, UDP and TCP to their translators.
+// 6. Port forwarding: fixed -t/-u ports are opened by the translators; `auto`
+//    and `all` rules and every -T rule by fwd_auto.ts, which rescans the
+//    namespace's and the host's /proc/net tables every second. Connections
+//    between the host's and the namespace's loopback are spliced
+//    (proto/tcp_splice.ts); with --splice-only there is no tap at all.
 
 import { statSync, writeFileSync } from "node:fs";
 import { daemonReady } from "./daemon.ts";
@@ -40,14 +45,28 @@ import {
   nlSetLink,
 } from "./netlink.ts";
 import { PcapWriter } from "./pcap.ts";
+import { sandbox } from "./sandbox.ts";
 import { TapDevice } from "./tap/tap.ts";
+import type { TapSink } from "./tap/frame.ts";
 import { setupGuestPath } from "./guest.ts";
+import { fwdInit } from "./fwd_auto.ts";
+import { tcpSpliceInit } from "./proto/tcp_splice.ts";
+import { udpSpliceInit } from "./proto/udp_splice.ts";
 import { type NsAgent, nsCreate, nsJoin, nsSpawn, nsWait, nsWriteFile, strerror } from "../syscalls/ns.ts";
-import { close, EPOLLIN } from "../syscalls/mod.ts";
+import { close, EPOLLIN, getrlimit, RLIMIT, RLIMIT_NOFILE, setrlimit } from "../syscalls/mod.ts";
 import { formatIp, formatMac } from "./wire/addr.ts";
 
 /** Namespace interface name when the host has no template interface (upstream's default). */
 const DEFAULT_NS_IFNAME = "tap0";
+/**
+ * Bytes of frames the namespace's tap queue should hold. The kernel's default of
+ * 1000 frames is 1.5 MB at MTU 1500, less than a TCP window, so the guest's
+ * frames were dropped before we could read them (rootlesskit#615); at MTU 65520
+ * the default already holds 64 MB.
+ */
+const TAP_QUEUE_BYTES = 16 * 1024 * 1024;
+const TAP_QUEUE_MIN_FRAMES = 1000;
+
 /** How often we check that an attached namespace still exists. */
 const NETNS_QUIT_INTERVAL_MS = 1000;
 
@@ -65,6 +84,7 @@ function failed(what: string, rc: number): string {
 function configureNamespace(ctx: Ctx, conf: Config, host: HostInfo, nl: number, ifname: string): void {
   let rc = nlLoopbackUp(nl);
   if (rc < 0) die(failed("can't bring up loopback in namespace", rc));
+  if (conf.spliceOnly) return; // no tap, nothing else to set up
   const index = nlLinkIndex(nl, ifname);
   if (index < 0) die(failed(`can't find ${ifname} in namespace`, index));
 
@@ -78,6 +98,11 @@ function configureNamespace(ctx: Ctx, conf: Config, host: HostInfo, nl: number, 
     if (mac && mac.length === 6) ctx.guestMac.set(mac);
   }
 
+  // The queue the guest's frames wait in until we read them.
+  const mtu = ctx.mtu || 65520;
+  rc = nlSetLink(nl, index, { txqlen: Math.max(TAP_QUEUE_MIN_FRAMES, Math.ceil(TAP_QUEUE_BYTES / mtu)) });
+  if (rc < 0) log.debug(failed("can't set the tap queue length", rc));
+
   if (!conf.configNet) return;
   if (ctx.mtu) {
     rc = nlSetLink(nl, index, { mtu: ctx.mtu });
@@ -89,12 +114,12 @@ function configureNamespace(ctx: Ctx, conf: Config, host: HostInfo, nl: number, 
   if (ctx.ip4) {
     const t = host.v4;
     rc =
-      conf.noCopyAddrs4 || !t?.ifindex
+      conf.noCopyAddrs4 || !t || !ctx.ip4.ifindex
         ? nlAddAddr(nl, index, ctx.ip4.addr, ctx.ip4.prefixLen)
         : nlCopyAddrs(nl, index, t.addrs);
     if (rc < 0) die(failed("can't set IPv4 address(es) in namespace", rc));
     rc =
-      conf.noCopyRoutes4 || !t?.ifindex
+      conf.noCopyRoutes4 || !t || !ctx.ip4.ifindex
         ? nlAddDefaultRoute(nl, index, ctx.ip4.gw)
         : nlCopyRoutes(nl, t.ifindex, index, t.routes);
     if (rc < 0) die(failed("can't set IPv4 route(s) in namespace", rc));
@@ -102,14 +127,14 @@ function configureNamespace(ctx: Ctx, conf: Config, host: HostInfo, nl: number, 
   if (ctx.ip6) {
     const t = host.v6;
     rc =
-      conf.noCopyAddrs6 || !t?.ifindex
+      conf.noCopyAddrs6 || !t || !ctx.ip6.ifindex
         ? ctx.ip6.addr.some((b) => b !== 0)
           ? nlAddAddr(nl, index, ctx.ip6.addr, ctx.ip6.prefixLen)
           : 0
         : nlCopyAddrs(nl, index, t.addrs);
     if (rc < 0) die(failed("can't set IPv6 address(es) in namespace", rc));
     rc =
-      conf.noCopyRoutes6 || !t?.ifindex
+      conf.noCopyRoutes6 || !t || !ctx.ip6.ifindex
         ? nlAddDefaultRoute(nl, index, ctx.ip6.gw)
         : nlCopyRoutes(nl, t.ifindex, index, t.routes);
     if (rc < 0) die(failed("can't set IPv6 route(s) in namespace", rc));
@@ -118,7 +143,7 @@ function configureNamespace(ctx: Ctx, conf: Config, host: HostInfo, nl: number, 
 
 /** Returns the agent for the namespace pasta serves, or dies with the failing step. */
 function openNamespace(conf: Config, ifname: string): NsAgent {
-  const tap = { ifname, nonblock: true };
+  const tap = conf.spliceOnly ? { nonblock: true } : { ifname, nonblock: true };
   let agent;
   if (conf.netns !== null) {
     agent =
@@ -132,6 +157,9 @@ function openNamespace(conf: Config, ifname: string): NsAgent {
   return agent;
 }
 
+/** The guest path's sink with --splice-only: there is no tap, frames are dropped. */
+const NO_TAP: TapSink = { send: () => false };
+
 /** Loop indices of pasta's own descriptors (one each). */
 const enum Slot {
   TAP = 0,
@@ -144,6 +172,7 @@ const enum Slot {
  * goes away (0). Dies with one line on any start-up failure.
  */
 export function runPasta(conf: Config): number {
+  raiseFileLimit();
   const hostNl = nlOpen();
   if (hostNl < 0) die(failed("can't open rtnetlink socket", hostNl));
   let host: HostInfo;
@@ -155,7 +184,7 @@ export function runPasta(conf: Config): number {
     if (e instanceof HostError) die(e.message);
     throw e;
   }
-  const ifname = conf.nsIfname ?? templateName(host) ?? DEFAULT_NS_IFNAME;
+  const ifname = conf.nsIfname ?? templateName(host, ctx) ?? DEFAULT_NS_IFNAME;
   logContext(ctx, ifname);
 
   const agent = openNamespace(conf, ifname);
@@ -169,16 +198,22 @@ export function runPasta(conf: Config): number {
   const loop = new Loop();
   stopOnSignals(loop);
   const pcap = conf.pcap ? new PcapWriter(conf.pcap) : null;
-  const tap = new TapDevice(ctx, agent.tapFd, pcap);
-  const guest = setupGuestPath(ctx, loop, tap);
-  loop.add(tap.fd, EPOLLIN, EpollType.TAP_PASTA, Slot.TAP);
-  loop.on(EpollType.TAP_PASTA, () => {
-    const n = tap.readBatch(guest.input, guest.batchEnd);
-    if (n < 0) {
-      log.info(`tap: ${strerror(-n)}, exiting`);
-      loop.stop(0);
-    }
-  });
+  // --splice-only: no tap; what would go to the guest is dropped.
+  const tap = conf.spliceOnly ? null : new TapDevice(ctx, agent.tapFd, pcap);
+  const guest = setupGuestPath(ctx, loop, tap ?? NO_TAP);
+  if (!conf.noTcp) tcpSpliceInit(ctx, loop, agent);
+  if (!conf.noUdp) udpSpliceInit(ctx, loop, agent);
+  fwdInit(ctx, loop, agent);
+  if (tap !== null) {
+    loop.add(tap.fd, EPOLLIN, EpollType.TAP_PASTA, Slot.TAP);
+    loop.on(EpollType.TAP_PASTA, () => {
+      const n = tap.readBatch(guest.input, guest.batchEnd);
+      if (n < 0) {
+        log.info(`tap: ${strerror(-n)}, exiting`);
+        loop.stop(0);
+      }
+    });
+  }
 
   if (conf.netns === null) {
     const argv = conf.command ?? [process.env.SHELL || "/bin/sh"];
@@ -209,10 +244,25 @@ export function runPasta(conf: Config): number {
 
   if (conf.pidFile) writeFileSync(conf.pidFile, `${process.pid}\n`);
   daemonReady();
+  sandbox();
   const code = loop.run();
+  logStats(ctx);
   pcap?.close();
   close(hostNl);
   return code;
+}
+
+/**
+ * Raises the soft limit on open files to the hard one, as upstream does: a
+ * spliced connection takes six descriptors, `-t all` one per port.
+ * @syscalls prlimit64
+ */
+function raiseFileLimit(): void {
+  const rlim = new Uint8Array(RLIMIT.SIZE);
+  if (getrlimit(RLIMIT_NOFILE, rlim) < 0) return;
+  rlim.copyWithin(RLIMIT.CUR, RLIMIT.MAX, RLIMIT.MAX + 8);
+  const r = setrlimit(RLIMIT_NOFILE, rlim);
+  if (r < 0) log.debug(`can't raise the open file limit: ${strerror(-r)}`);
 }
 
 /** Returns false once `path` is gone; EACCES (an existing procfs entry) counts as present. */
@@ -223,6 +273,14 @@ function namespaceExists(path: string): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EACCES";
   }
+}
+
+/** Logs the frame counters at debug level, for "where did my packets go" questions. */
+export function logStats(ctx: Ctx): void {
+  if (!log.debugEnabled) return;
+  const s = ctx.stats;
+  const drops = [...s.drops].map(([k, v]) => `${k} ${v}`).join(", ");
+  log.debug(`frames in ${s.framesIn}, out ${s.framesOut}, dropped ${s.dropped()}${drops ? `: ${drops}` : ""}`);
 }
 
 function logContext(ctx: Ctx, ifname: string): void {

@@ -82,6 +82,8 @@ export const SO_RXQ_OVFL = 40;
 export const SO_PEEK_OFF = 42;
 export const SO_BUSY_POLL = 46;
 export const SO_INCOMING_CPU = 49;
+/** getsockopt: u32 sk_meminfo[SK_MEMINFO_VARS] (linux/sock_diag.h), indexed by SK_MEMINFO. */
+export const SO_MEMINFO = 55;
 export const SO_ZEROCOPY = 60;
 export const SCM_RIGHTS = 1;
 export const SCM_CREDENTIALS = 2;

@@ -87,6 +87,15 @@ export const TCP_INFO_LAYOUT = {
   SND_WND: 228,
 } as const;
 
+/**
+ * Indices of the u32 array SO_MEMINFO returns (linux/sock_diag.h); SIZE is its
+ * length in bytes. Send-side values are in bytes including buffer overhead.
+ */
+export const SK_MEMINFO = {
+  RMEM_ALLOC: 0, RCVBUF: 1, WMEM_ALLOC: 2, SNDBUF: 3, FWD_ALLOC: 4, WMEM_QUEUED: 5, OPTMEM: 6, BACKLOG: 7, DROPS: 8,
+  SIZE: 36,
+} as const;
+
 /** Returns `len` rounded up to the cmsg alignment (8 bytes on LP64). */
 export function CMSG_ALIGN(len: number): number {
   return (len + 7) & ~7;

@@ -71,6 +71,10 @@ export const EpollType = {
   VHOST_KICK: 19,
   REPAIR: 20,
   REPAIR_LISTEN: 21,
+  /** The once-a-second port scan of automatic forwarding (fwd_auto.ts). */
+  FWD_SCAN: 22,
+  /** Spliced UDP between the loopbacks: listeners and flow sockets (udp_splice.ts). */
+  UDP_SPLICE: 23,
 } as const;
 export type EpollType = (typeof EpollType)[keyof typeof EpollType];
 

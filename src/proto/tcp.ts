@@ -36,8 +36,8 @@
 //
 // Handshakes: a guest SYN creates the flow and a non-blocking socket and
 // connect()s to the NATed destination (fwd.ts: the gateway reaches host
-// loopback); on EPOLLOUT we answer SYN-ACK with our MSS (TCP_MAXSEG of the
-// socket, capped to the MTU and frame), or RST if connect() failed, as
+// loopback); on EPOLLOUT we answer SYN-ACK with our MSS (what the tap MTU
+// allows, in whole pages: see synMss()), or RST if connect() failed, as
 // upstream. A connection accepted on a -t listener (tcp_listen.ts) sends a SYN
 // to the guest from the peer's address as natToTap() maps it; the guest's
 // SYN-ACK establishes it.
@@ -63,10 +63,10 @@
 import {
   accept4, close, connect, getsockname, getsockopt, getsockoptInt, recv, recvmsg, send, setsockopt,
   setsockoptInt, shutdown, socket, bind, arena, viewOf, setU64, writeSockaddrIn, writeSockaddrIn6, addrOf,
-  errnoName, Errno, TCP_INFO_LAYOUT, IOVEC, MSGHDR, SOCKADDR_IN, SOCKADDR_IN6,
+  errnoName, Errno, IOVEC, MSGHDR, SOCKADDR_IN, SOCKADDR_IN6,
   AF_INET, AF_INET6, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, MSG_DONTWAIT, MSG_NOSIGNAL,
-  MSG_PEEK, MSG_TRUNC, SHUT_WR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SOL_TCP, SO_ERROR,
-  SO_LINGER, SO_PEEK_OFF, SO_SNDBUF, TCP_INFO, TCP_MAXSEG, ioctl, SIOCOUTQ,
+  MSG_PEEK, MSG_TRUNC, SHUT_WR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_ERROR,
+  SO_LINGER, SO_MEMINFO, SO_PEEK_OFF, SO_SNDBUF, SK_MEMINFO, ioctl, SIOCOUTQ,
 } from "../../syscalls/mod.ts";
 import type { Ctx } from "../ctx.ts";
 import { flows, FlowType, INISIDE, Pif, sidxFlow, sidxOf, TGTSIDE } from "../flow/table.ts";
@@ -81,13 +81,12 @@ import type { Ipv6View } from "../wire/ipv6.ts";
 import { TcpFlag, TcpOptions, TcpView, type TcpFields } from "../wire/tcp.ts";
 import { conns, tcpEventsName, seqAdd, seqDiff, tcpIsn, TcpConnFlag as F, TcpEvent as E } from "./tcp_conn.ts";
 import { listeners, tcpListenClose, tcpListenInit } from "./tcp_listen.ts";
+import { tcpSpliceAccept } from "./tcp_splice.ts";
 
 export { conns, TcpConnFlag, TcpEvent, tcpEventsName } from "./tcp_conn.ts";
 
 /** Initial retransmission timeout (RFC 6298: 1 s). */
 export const RTO_INIT_MS = 1000;
-/** How often a zero window advertised to the guest is re-checked. */
-export const WND_POLL_MS = 10;
 /** Largest retransmission timeout after backing off. */
 export const RTO_MAX_MS = 120_000;
 /** Retransmissions of data or FIN before the connection is reset. */
@@ -110,6 +109,15 @@ export const DATA_BATCH = 32;
 const MAX_MSS4 = 65535 - 20 - 20;
 const MAX_MSS6 = 65535 - 20;
 const TCP_HLEN = 20;
+/** Page size: our MSS towards the guest is rounded down to a multiple of it. */
+const PAGE_BYTES = 4096;
+/**
+ * Send buffer space we keep out of the window, on top of 1/32 of SO_SNDBUF: the
+ * kernel charges each buffer it queues with its overhead (about 1.5% for the
+ * 64 KiB ones a busy socket builds), so the guest's data takes a little more
+ * of it than its length; what does not fit is dropped, and costs a retransmission.
+ */
+const SNDBUF_MARGIN_BYTES = 4096;
 const PAYLOAD_OFFSET4 = L4_OFFSET4 + TCP_HLEN;
 const PAYLOAD_OFFSET6 = L4_OFFSET6 + TCP_HLEN;
 const DATA_FRAME_BYTES = PAYLOAD_OFFSET6 + MAX_MSS6;
@@ -124,6 +132,8 @@ const ACCEPT_BATCH = 32;
 const dataFrames: Uint8Array[] = [];
 for (let k = 0; k < DATA_BATCH; k++) dataFrames.push(allocFrame(DATA_FRAME_BYTES));
 const ctrlFrame = allocFrame(L4_OFFSET6 + TcpView.MAX_HEADER_LEN);
+/** Length of the frame sendFlags() last built in ctrlFrame. */
+let ctrlFrameLen = 0;
 const discard = arena(DISCARD_BYTES, 64);
 
 /**
@@ -154,8 +164,6 @@ const msgView = viewOf(msg);
 const sa = arena(SOCKADDR_IN6.SIZE + 4, 8);
 const saLen = arena(4, 4);
 const saLenView = viewOf(saLen);
-const tinfo = arena(TCP_INFO_LAYOUT.SIZE, 8);
-const tinfoView = viewOf(tinfo);
 const lingerZero = arena(8, 4); // { l_onoff = 1, l_linger = 0 }
 lingerZero[0] = 1;
 
@@ -255,7 +263,7 @@ function mtuMss(v6: boolean): number {
 /** Returns the epoll events a connection in its current state waits for. */
 function epollEvents(i: number): number {
   const ev = conns.events[i]!;
-  if (ev & E.ESTABLISHED) return EPOLLIN | EPOLLRDHUP | EPOLLET | (conns.flags[i]! & F.WND_CLOSED ? EPOLLOUT : 0);
+  if (ev & E.ESTABLISHED) return EPOLLIN | EPOLLRDHUP | EPOLLET | (conns.flags[i]! & (F.WND_CLOSED | F.SNDBUF_LOW) ? EPOLLOUT : 0);
   if (ev & E.TAP_SYN_RCVD && !(ev & E.TAP_SYN_ACK_SENT)) return EPOLLOUT | EPOLLRDHUP | EPOLLET;
   return EPOLLRDHUP | EPOLLET;
 }
@@ -282,35 +290,48 @@ function loadAddrs(i: number): void {
   }
 }
 
+const meminfo = arena(SK_MEMINFO.SIZE, 4);
+const meminfoView = viewOf(meminfo);
 const outq = arena(4, 4);
 const outqView = viewOf(outq);
 
-/** Returns the window to advertise to the guest, unscaled, and stores it. @syscalls getsockopt */
+/**
+ * Returns the window to advertise to the guest, unscaled, and stores it: the
+ * bytes our socket takes now, SO_SNDBUF less what it holds (SO_MEMINFO; both
+ * count buffer overhead, so this errs low by a few per cent), zero while
+ * WND_CLOSED. Whatever the guest sends beyond it we cannot write, and the
+ * guest has to send again, so this is the whole window: the host peer's
+ * window (tcpi_snd_wnd) only decides how fast the socket drains.
+ *
+ * When the socket is not writable (free space under half of what is queued,
+ * the kernel's own test), SNDBUF_LOW arms EPOLLOUT: its edge is our cue for a
+ * window update, and epoll's poll of the full socket marks it out of space,
+ * which is what lets the kernel grow the send buffer on the next ACK from the
+ * peer (tcp_check_space()). Without it the buffer stays at its initial size,
+ * 46 KB on an Ethernet path, and a window that small stalls the guest.
+ * @syscalls getsockopt ioctl epoll_ctl
+ */
 function updateWndToTap(i: number): number {
   const ws = conns.wsToTap[i]!;
-  let wnd: number;
-  if (conns.flags[i]! & F.WND_CLOSED) {
-    wnd = 0;
-  } else {
+  let wnd = 0;
+  if (!(conns.flags[i]! & F.WND_CLOSED)) {
     const s = conns.sock[i]!;
-    const n = getsockopt(s, SOL_TCP, TCP_INFO, tinfo);
-    const sndbuf = getsockoptInt(s, SOL_SOCKET, SO_SNDBUF);
-    const room = sndbuf > 0 ? sndbuf : 14600;
-    if (n >= TCP_INFO_LAYOUT.SND_WND + 4) {
-      // Never offer the guest more than our socket can take now: what it sends beyond
-      // that we could not write, and it would have to retransmit it.
-      const queued = ioctl(s, SIOCOUTQ, outq) < 0 ? 0 : outqView.getInt32(0, true);
-      // SO_SNDBUF counts buffer overhead too: half of what is left is a safe payload estimate.
-      wnd = Math.min(tinfoView.getUint32(TCP_INFO_LAYOUT.SND_WND, true), Math.max(room - queued, 0) >>> 1);
+    let sndbuf: number, queued: number;
+    if (getsockopt(s, SOL_SOCKET, SO_MEMINFO, meminfo) >= (SK_MEMINFO.WMEM_QUEUED + 1) * 4) {
+      sndbuf = meminfoView.getUint32(SK_MEMINFO.SNDBUF * 4, true);
+      queued = meminfoView.getUint32(SK_MEMINFO.WMEM_QUEUED * 4, true);
     } else {
-      wnd = room;
+      sndbuf = Math.max(getsockoptInt(s, SOL_SOCKET, SO_SNDBUF), 0);
+      queued = ioctl(s, SIOCOUTQ, outq) < 0 ? 0 : outqView.getInt32(0, true);
+    }
+    wnd = Math.max(sndbuf - queued - (sndbuf >>> 5) - SNDBUF_MARGIN_BYTES, 0);
+    if (wnd < queued >>> 1 && !(conns.flags[i]! & F.SNDBUF_LOW) && conns.events[i]! & E.ESTABLISHED) {
+      conns.flags[i]! |= F.SNDBUF_LOW;
+      epollUpdate(i);
     }
   }
   const unscaled = Math.min(wnd >>> ws, 0xffff);
   conns.wndToTap[i] = unscaled;
-  // A zero window from the host peer reopens without any event for us: poll it.
-  if (unscaled === 0 && !(conns.flags[i]! & F.WND_CLOSED)) conns.flags[i]! |= F.WND_UPDATE_DUE;
-  else conns.flags[i]! &= ~F.WND_UPDATE_DUE;
   return unscaled;
 }
 
@@ -338,17 +359,16 @@ function sendFlags(i: number, flags: number, mss = 0): boolean {
     if (f === synFields) f.windowScale = conns.wsToTap[i]!;
   } else {
     f.window = updateWndToTap(i);
-    if (conns.flags[i]! & F.WND_UPDATE_DUE) timerCtl(i);
   }
   if (f === dataFields) f.payloadLength = 0;
   f.src = v6 ? src6 : src4;
   f.dst = v6 ? dst6 : dst4;
   const l4off = v6 ? L4_OFFSET6 : L4_OFFSET4;
   const hlen = TcpView.emit(ctrlFrame, l4off, f);
-  const len = v6
+  ctrlFrameLen = v6
     ? ipv6Frame(ctx!, ctrlFrame, src6, dst6, IpProtocol.TCP, hlen)
     : ipv4Frame(ctx!, ctrlFrame, src4, dst4, IpProtocol.TCP, hlen);
-  return tap!.send(ctrlFrame.subarray(0, len));
+  return tap!.send(ctrlFrame.subarray(0, ctrlFrameLen));
 }
 
 /** Marks an ACK as due for connection `i`, to go out at the end of the guest batch. */
@@ -373,7 +393,6 @@ function timerCtl(i: number): void {
   if (conns.flags[i]! & F.ACK_FROM_TAP_DUE) ms = Math.min(RTO_INIT_MS * 2 ** conns.retries[i]!, RTO_MAX_MS);
   else if (conns.has(i, E.SOCK_FIN_SENT | E.TAP_FIN_ACKED)) ms = FIN_TIMEOUT_MS;
   else ms = ACT_TIMEOUT_MS;
-  if (conns.flags[i]! & F.WND_UPDATE_DUE) ms = Math.min(ms, WND_POLL_MS);
   timerArm(fd, ms);
 }
 
@@ -598,24 +617,26 @@ function dataFromTap(i: number): void {
   const seq = seg.seqNumber;
   const off = seqDiff(conns.seqFromTap[i]!, seq); // bytes of this segment already written
   if (off < 0) {
-    // A gap: we keep no out-of-order data. A duplicate ACK at once makes the guest retransmit.
+    // A gap: we keep no out-of-order data. A duplicate ACK at once makes the guest
+    // retransmit, unless we made the hole ourselves: then windowReopened() asks for it
+    // once the socket has room (retransmitted now, it would be dropped again, and a
+    // guest already in fast recovery waits for its retransmission timer).
     ctx!.stats.drop("tcpOutOfOrder");
-    sendFlags(i, TcpFlag.ACK);
+    if (!(conns.flags[i]! & F.DUP_ACK_DUE)) sendFlags(i, TcpFlag.ACK);
     return;
   }
   if (off < len) {
-    if (conns.flags[i]! & F.WND_CLOSED) ctx!.stats.drop("tcpWindowClosed");
-    else {
-      const want = len - off;
-      let n = send(conns.sock[i]!, seg.bytes.subarray(hlen + off), want, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n === -Errno.EAGAIN) n = 0;
-      if (n < 0) return tcpRst(i, `send: ${errnoName(n)}`);
-      conns.seqFromTap[i] = seqAdd(conns.seqFromTap[i]!, n);
-      if (n < want) {
-        ctx!.stats.drop("tcpSocketFull");
-        conns.flags[i]! |= F.WND_CLOSED;
-        epollUpdate(i);
-      }
+    // Even with the window closed: what the socket takes now need not be sent again.
+    const want = len - off;
+    let n = send(conns.sock[i]!, seg.bytes.subarray(hlen + off), want, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n === -Errno.EAGAIN) n = 0;
+    if (n < 0) return tcpRst(i, `send: ${errnoName(n)}`);
+    conns.seqFromTap[i] = seqAdd(conns.seqFromTap[i]!, n);
+    if (n < want) {
+      if (log.debugEnabled) log.debug(`TCP: flow ${i}: socket took ${n} of ${want} bytes, window ${conns.wndToTap[i]! << conns.wsToTap[i]!} sent`);
+      ctx!.stats.drop("tcpSocketFull");
+      conns.flags[i]! |= F.WND_CLOSED | F.DUP_ACK_DUE;
+      epollUpdate(i);
     }
   }
   if (seg.fin && seqDiff(conns.seqFromTap[i]!, seqAdd(seq, len)) === 0) {
@@ -809,12 +830,9 @@ function tapSegment(v6: boolean): boolean {
   return true;
 }
 
-/** Sends SYN-ACK with our MSS; seqToTap counts the SYN afterwards. @syscalls getsockopt */
+/** Sends SYN-ACK with our MSS; seqToTap counts the SYN afterwards. */
 function sendSynAck(i: number): void {
-  const v6 = conns.v6[i] === 1;
-  const maxseg = getsockoptInt(conns.sock[i]!, SOL_TCP, TCP_MAXSEG);
-  const mss = Math.min(maxseg > 0 ? maxseg : MSS_DEFAULT, mtuMss(v6));
-  sendFlags(i, TcpFlag.SYN | TcpFlag.ACK, mss);
+  sendFlags(i, TcpFlag.SYN | TcpFlag.ACK, synMss(i));
   conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, 1);
 }
 
@@ -863,6 +881,25 @@ function sockError(i: number): number {
   return e > 0 ? -e : e;
 }
 
+/** Duplicate ACKs that make a guest retransmit at once (RFC 5681 3.2: "3 duplicate ACKs"). */
+const FAST_RETRANSMIT_DUP_ACKS = 3;
+
+/**
+ * Handles EPOLLOUT after we closed or shrank the window for want of room in
+ * the socket: sends a window update and, if guest data was dropped
+ * (DUP_ACK_DUE), FAST_RETRANSMIT_DUP_ACKS copies of it, which the guest
+ * counts as duplicate ACKs (same ACK number and window, no data) and answers
+ * by retransmitting the first byte we lack. Without them it would wait for its
+ * retransmission timer: with SACK not negotiated, nothing else tells it.
+ */
+function windowReopened(i: number): void {
+  const dup = conns.flags[i]! & F.DUP_ACK_DUE;
+  conns.flags[i]! &= ~(F.WND_CLOSED | F.SNDBUF_LOW | F.DUP_ACK_DUE);
+  epollUpdate(i);
+  sendFlags(i, TcpFlag.ACK);
+  if (dup) for (let k = 0; k < FAST_RETRANSMIT_DUP_ACKS; k++) tap!.send(ctrlFrame.subarray(0, ctrlFrameLen));
+}
+
 /** epoll handler for connection sockets (EpollType.TCP, index = flow). */
 export function tcpSockHandler(i: number, events: number, fd: number): void {
   if (conns.sock[i] !== fd) return; // stale event for a closed connection
@@ -892,11 +929,7 @@ export function tcpSockHandler(i: number, events: number, fd: number): void {
     if (events & EPOLLHUP) tcpRst(i, "host peer closed before the guest answered");
     return;
   }
-  if (events & EPOLLOUT && conns.flags[i]! & F.WND_CLOSED) {
-    conns.flags[i]! &= ~F.WND_CLOSED;
-    epollUpdate(i);
-    sendFlags(i, TcpFlag.ACK); // window update
-  }
+  if (events & EPOLLOUT && conns.flags[i]! & (F.WND_CLOSED | F.SNDBUF_LOW)) windowReopened(i);
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) dataFromSock(i);
 }
 
@@ -906,12 +939,6 @@ export function tcpTimerHandler(i: number, _events: number, fd: number): void {
   timerRead(fd);
   if (conns.sock[i]! < 0) return;
   const ev = conns.events[i]!;
-  if (conns.flags[i]! & F.WND_UPDATE_DUE) {
-    // Polling a closed window (see updateWndToTap); this may postpone a retransmission
-    // timeout while the host peer's window stays shut.
-    if (updateWndToTap(i) > 0) sendFlags(i, TcpFlag.ACK);
-    return timerCtl(i);
-  }
   if (conns.flags[i]! & F.ACK_FROM_TAP_DUE) {
     if (!(ev & E.ESTABLISHED)) {
       if (conns.retries[i]! >= SYN_RETRIES) return tcpRst(i, "handshake timed out");
@@ -936,10 +963,17 @@ export function tcpTimerHandler(i: number, _events: number, fd: number): void {
   timerArm(fd, ACT_TIMEOUT_MS - idle);
 }
 
-/** Returns the MSS we advertise in a SYN for connection `i`. @syscalls getsockopt */
+/**
+ * Returns the MSS we advertise to the guest in a SYN or SYN-ACK for connection
+ * `i`: what the tap MTU allows, rounded down to whole pages (as upstream).
+ * Not the host socket's MSS: that is the path to the host peer (1448 bytes
+ * over Ethernet), and mirroring it made the guest send 45 times as many
+ * segments, each a tap frame we read, check and write one by one, and
+ * bursts of small frames overflow the tap queue. We re-segment anyway.
+ */
 function synMss(i: number): number {
-  const maxseg = getsockoptInt(conns.sock[i]!, SOL_TCP, TCP_MAXSEG);
-  return Math.min(maxseg > 0 ? maxseg : MSS_DEFAULT, mtuMss(conns.v6[i] === 1));
+  const mss = mtuMss(conns.v6[i] === 1);
+  return mss > PAGE_BYTES ? mss - (mss % PAGE_BYTES) : mss;
 }
 
 /**
@@ -953,6 +987,7 @@ export function tcpListenHandler(slot: number, _events: number, fd: number): voi
     saLenView.setUint32(0, SOCKADDR_IN6.SIZE, true);
     const s = accept4(fd, sa, saLen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (s < 0) return;
+    if (tcpSpliceAccept(slot, s, sa)) continue; // loopback to loopback, or -T (pasta)
     connFromSock(slot, s);
   }
 }

@@ -37,8 +37,14 @@
 //                     retransmission timer runs
 //   WND_CLOSED        the socket took less than the guest sent: we advertise
 //                     a zero window until EPOLLOUT, then send a window update
-//   LOCAL             the host peer has a very low RTT: ACK what was written,
-//                     not what the peer acknowledged (always set for now)
+//   SNDBUF_LOW        the socket is not writable (the kernel's test: free
+//                     space under half of what is queued), so the window we
+//                     advertised is small: EPOLLOUT is armed, and its edge
+//                     sends a window update
+//   DUP_ACK_DUE       guest data in sequence was dropped for want of room:
+//                     once there is room, duplicate ACKs ask the guest to
+//                     retransmit it (fast retransmit, RFC 5681 3.2); until
+//                     then, segments after the hole get no duplicate ACK
 
 import { getrandom } from "../../syscalls/mod.ts";
 import { flows } from "../flow/table.ts";
@@ -65,9 +71,8 @@ export const TcpConnFlag = {
   ACK_TO_TAP_DUE: 1 << 1,
   ACK_FROM_TAP_DUE: 1 << 2,
   WND_CLOSED: 1 << 3,
-  LOCAL: 1 << 4,
-  /** We advertised a zero window because the host peer's was zero: poll until it opens. */
-  WND_UPDATE_DUE: 1 << 5,
+  SNDBUF_LOW: 1 << 4,
+  DUP_ACK_DUE: 1 << 5,
 } as const;
 
 /** Returns the event bits as text for logs, e.g. "ESTABLISHED|TAP_FIN_RCVD" ("CLOSED" for none). */

@@ -46,8 +46,11 @@
 // directions have been seen, UDP_TIMEOUT_STREAM_MS. Expiry closes the socket
 // and frees the flow (flows.runTimers()).
 //
-// Limits: no splice path (pasta loopback to loopback goes through the tap
-// too); `-u auto` and `-u all` rules are not opened yet (skipped, logged).
+// Listeners of `-u auto` and `-u all` rules are opened and closed by
+// fwd_auto.ts through udpListenOpen() / udpListenClose().
+//
+// In pasta, datagrams from the host's loopback to a forwarded port reach
+// listeners of udp_splice.ts bound to 127.0.0.1 / ::1 instead, and skip the tap.
 
 import type { Ctx } from "../ctx.ts";
 import type { PortRule } from "../conf.ts";
@@ -184,10 +187,7 @@ export function udpInit(ctx: Ctx, loop: Loop, tap: TapSink): UdpInit {
 
 function openListeners(ctx: Ctx, loop: Loop): void {
   for (const rule of ctx.conf.fwd.udpIn.rules) {
-    if (rule.auto || rule.all) {
-      log.warn(`UDP forwarding of ${rule.auto ? "auto" : "all"} ports is not implemented yet: rule ${rule.first}-${rule.last} skipped`);
-      continue;
-    }
+    if (rule.auto || rule.all) continue; // fwd_auto.ts opens these (udpListenOpen)
     for (let port = rule.first; port <= rule.last; port++) {
       if (rule.exclude.some((r) => port >= r.first && port <= r.last)) continue;
       const addrs: Uint8Array[] = [];
@@ -217,6 +217,40 @@ function openListeners(ctx: Ctx, loop: Loop): void {
       }
     }
   }
+}
+
+/** Indices of closed entries of `listeners`, reused by udpListenOpen(). */
+const freeListeners: number[] = [];
+
+/**
+ * Returns the index of a new listening socket for `port` of `rule`, bound to
+ * `addr` (inany) and registered as UDP_LISTEN, or -errno. fwd_auto.ts opens
+ * and closes the ports of `auto` and `all` rules with it.
+ * @syscalls socket setsockopt bind epoll_ctl close
+ */
+export function udpListenOpen(ctx: Ctx, loop: Loop, rule: PortRule, addr: Uint8Array, port: number): number {
+  const fd = flowSock(ctx, SOCK_DGRAM, IPPROTO_UDP, addr, port, null, 0, { reuseAddr: true, outboundIf: false });
+  if (fd < 0) return fd;
+  const r = rule.ifname === null ? 0 : bindToDevice(fd, rule.ifname);
+  const index = freeListeners.pop() ?? listeners.length;
+  const e = r < 0 ? r : loop.add(fd, EPOLLIN, EpollType.UDP_LISTEN, index);
+  if (e < 0) {
+    close(fd);
+    if (index < listeners.length) freeListeners.push(index);
+    return e;
+  }
+  listeners[index] = { fd, addr: new Uint8Array(addr), port, rule };
+  return index;
+}
+
+/** Closes listening socket `index` of udpListenOpen(); flows it started keep their own sockets. */
+export function udpListenClose(loop: Loop, index: number): void {
+  const lis = listeners[index];
+  if (lis === undefined || lis.fd < 0) return;
+  loop.del(lis.fd);
+  close(lis.fd);
+  listeners[index] = { ...lis, fd: -1 };
+  freeListeners.push(index);
 }
 
 /** Returns the timeout for flow `flow` in ms, by the directions seen. */
@@ -529,10 +563,12 @@ function udpCloseAll(loop: Loop): void {
     if (udpSock[f]! >= 0 && flows.type[f] === FlowType.UDP) udpFlowClose(loop, f);
   }
   for (const lis of listeners) {
+    if (lis.fd < 0) continue;
     loop.del(lis.fd);
     close(lis.fd);
   }
   listeners.length = 0;
+  freeListeners.length = 0;
 }
 
 /** Returns the number of open UDP flows (tests and statistics). */

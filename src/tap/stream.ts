@@ -11,18 +11,24 @@
 // partial frame left at the end is moved to the start once the batch is over,
 // so frames stay valid until batchEnd(). A length below 14 (no Ethernet
 // header) or above 65535 cannot be a frame: the stream is out of sync, so that
-// client is dropped, with the reason logged, and the next one is served.
+// client is dropped, with the reason logged, and the next one is served. A
+// client that goes away inside a frame is reported as such ("closed by peer
+// inside a frame (50 of 342 bytes)"); the partial frame is discarded.
 //
-// Output: send() appends length and frame to a staging buffer; flush() writes
-// the staged bytes with one write() per loop turn (a batch of frames per
-// syscall). What the socket does not take stays staged, in order, and EPOLLOUT
-// is armed; while staged bytes pile up past STAGE_LIMIT, new frames are dropped
-// whole, so the stream never carries a partial frame. Frames are dropped, not
-// queued without bound: the guest's TCP recovers as from any loss.
+// Output: send() appends length and frame at `tail` of a staging buffer;
+// flush() writes from `head` with one write() per loop turn (a batch of frames
+// per syscall). What the socket does not take stays staged, in order, `head`
+// moves past what it took, and EPOLLOUT is armed. The unsent bytes are moved
+// back to the start only when a frame would not fit after `tail`, so a byte is
+// moved about once at most (moving the rest after every short write copied
+// megabytes per write of a few hundred kilobytes). While more than
+// STAGE_LIMIT bytes wait, new frames are dropped whole, so the stream never
+// carries a partial frame. Frames are dropped, not queued without bound: the
+// guest's TCP recovers as from any loss.
 
 import type { Ctx } from "../ctx.ts";
 import { close, read, write } from "../../syscalls/libc.ts";
-import { Errno } from "../../syscalls/errno.ts";
+import { Errno, errnoName } from "../../syscalls/errno.ts";
 import type { PcapWriter } from "../pcap.ts";
 import { allocFrame, type TapSink } from "./frame.ts";
 import { log } from "../log.ts";
@@ -36,14 +42,21 @@ export const MAX_FRAME_BYTES = 65535;
 /** Input buffer: many frames per read(). */
 const IN_BYTES = 4 * 1024 * 1024;
 /** Output staging buffer. */
-const OUT_BYTES = 8 * 1024 * 1024;
-/** Beyond this many staged bytes, new frames are dropped. */
-const STAGE_LIMIT = OUT_BYTES - (MAX_FRAME_BYTES + LENGTH_BYTES);
+const OUT_BYTES = 16 * 1024 * 1024;
+/**
+ * Beyond this many unsent bytes, new frames are dropped. Half the buffer, so that
+ * moving the unsent bytes to the start always frees at least half of it.
+ */
+const STAGE_LIMIT = OUT_BYTES / 2;
 
-/** Input and output buffers, shared by every StreamTap: one client is served at a time. */
+/**
+ * Input and output buffers, shared by every StreamTap: one client is served at a
+ * time. Input is in wasm memory, where checksums of guest frames run in place;
+ * output is only copied into and written, so it is ordinary memory.
+ */
 let buffers: { in: Uint8Array; out: Uint8Array } | null = null;
 function sharedBuffers(): { in: Uint8Array; out: Uint8Array } {
-  buffers ??= { in: allocFrame(IN_BYTES), out: allocFrame(OUT_BYTES) };
+  buffers ??= { in: allocFrame(IN_BYTES), out: new Uint8Array(OUT_BYTES) };
   return buffers;
 }
 
@@ -55,7 +68,10 @@ export class StreamTap implements TapSink {
   private readonly inBuf = sharedBuffers().in;
   private filled = 0;
   private readonly outBuf = sharedBuffers().out;
-  private staged = 0;
+  /** First staged byte not yet written to the socket. */
+  private head = 0;
+  /** End of the staged bytes. */
+  private tail = 0;
   private readonly outDv = new DataView(this.outBuf.buffer, this.outBuf.byteOffset, this.outBuf.byteLength);
   private readonly inDv = new DataView(this.inBuf.buffer, this.inBuf.byteOffset, this.inBuf.byteLength);
   /** Connected client socket, or -1. */
@@ -72,27 +88,32 @@ export class StreamTap implements TapSink {
   attach(fd: number): void {
     this.fd = fd;
     this.filled = 0;
-    this.staged = 0;
+    this.head = this.tail = 0;
   }
 
-  /** Closes the client socket; returns its fd (for the caller to unregister first). */
+  /** Closes the client socket (unregister it from the loop first) and drops what was buffered. */
   detach(): void {
     if (this.fd >= 0) close(this.fd);
     this.fd = -1;
     this.filled = 0;
-    this.staged = 0;
+    this.head = this.tail = 0;
   }
 
   /** Stages one frame with its length; returns false if it was dropped (no client, or backlog). */
   send(frame: Uint8Array): boolean {
     const len = frame.byteLength;
-    if (this.fd < 0 || len > MAX_FRAME_BYTES || this.staged > STAGE_LIMIT) {
+    if (this.fd < 0 || len > MAX_FRAME_BYTES || this.tail - this.head > STAGE_LIMIT) {
       this.sendDropped++;
       return false;
     }
-    this.outDv.setUint32(this.staged, len);
-    this.outBuf.set(frame, this.staged + LENGTH_BYTES);
-    this.staged += LENGTH_BYTES + len;
+    if (this.tail + LENGTH_BYTES + len > OUT_BYTES) {
+      this.outBuf.copyWithin(0, this.head, this.tail);
+      this.tail -= this.head;
+      this.head = 0;
+    }
+    this.outDv.setUint32(this.tail, len);
+    this.outBuf.set(frame, this.tail + LENGTH_BYTES);
+    this.tail += LENGTH_BYTES + len;
     this.ctx.stats.framesOut++;
     this.pcap?.frame(frame);
     return true;
@@ -100,7 +121,7 @@ export class StreamTap implements TapSink {
 
   /** Returns true if staged bytes are waiting for the socket. */
   get pending(): boolean {
-    return this.staged > 0;
+    return this.tail > this.head;
   }
 
   /**
@@ -109,16 +130,16 @@ export class StreamTap implements TapSink {
    * @syscalls write
    */
   flush(): number {
-    if (this.staged === 0 || this.fd < 0) return 0;
-    const n = write(this.fd, this.outBuf, this.staged);
+    const bytes = this.tail - this.head;
+    if (bytes === 0 || this.fd < 0) return 0;
+    const n = write(this.fd, this.head === 0 ? this.outBuf : this.outBuf.subarray(this.head), bytes);
     if (n === -Errno.EAGAIN) return 1;
     if (n < 0) return n;
-    if (n < this.staged) {
-      this.outBuf.copyWithin(0, n, this.staged);
-      this.staged -= n;
+    if (n < bytes) {
+      this.head += n;
       return 1;
     }
-    this.staged = 0;
+    this.head = this.tail = 0;
     return 0;
   }
 
@@ -136,11 +157,11 @@ export class StreamTap implements TapSink {
       const n = read(this.fd, this.inBuf.subarray(this.filled), room);
       if (n === -Errno.EAGAIN || n === -Errno.EINTR) break;
       if (n < 0) {
-        error = `read: errno ${-n}`;
+        error = `read: ${errnoName(n)}`;
         break;
       }
       if (n === 0) {
-        error = "closed by peer";
+        error = this.closedReason();
         break;
       }
       this.filled += n;
@@ -178,4 +199,13 @@ export class StreamTap implements TapSink {
 
   /** Bytes at the start of inBuf already handed to the guest path this batch. */
   private consumed = 0;
+
+  /** Returns why the stream ended at EOF: cleanly, or inside a frame (truncated). */
+  private closedReason(): string {
+    const partial = this.filled - this.consumed;
+    if (partial === 0) return "closed by peer";
+    if (partial < LENGTH_BYTES) return `closed by peer inside a length prefix (${partial} of ${LENGTH_BYTES} bytes)`;
+    const len = this.inDv.getUint32(this.consumed);
+    return `closed by peer inside a frame (${partial - LENGTH_BYTES} of ${len} bytes)`;
+  }
 }

@@ -77,3 +77,31 @@ describe.each(pastaBinaries().filter((b) => !b.upstream2023).map((b) => [b.name,
     }, 20_000);
   },
 );
+
+// Newest upstream: with no interface to copy, a local-only network (REFERENCE.md §2); 2023 gave up.
+describe.each(pastaBinaries().filter((b) => !b.upstream2023).map((b) => [b.name, b] as const))(
+  "pasta without an upstream interface (%s)",
+  (_name, bin) => {
+    const skip = suiteSkipReason(bin);
+    let topo: Topology;
+
+    beforeAll(async () => {
+      if (skip) return;
+      topo = await Topology.start();
+      await topo.run(["ip", "route", "del", "default"], { user: "root" });
+      await topo.run(["ip", "-6", "route", "del", "default"], { user: "root" });
+    });
+    afterAll(async () => topo?.stop());
+
+    test.skipIf(!!skip)("falls back to local mode: 169.254.2.1/16 via 169.254.2.2, IPv6 router fe80::1, on tap0", async () => {
+      const r = await topo.run([bin.path, "--config-net", "--", "sh", "-c", "ip -j addr show dev tap0; ip -j route; ip -j -6 route"]);
+      expect(r.code, explain("pasta in local mode", r)).toBe(0);
+      const [addr, routes4, routes6] = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      expect(addr[0].addr_info.filter((a: any) => a.family === "inet").map((a: any) => `${a.local}/${a.prefixlen}`)).toEqual([
+        "169.254.2.1/16",
+      ]);
+      expect(routes4.find((x: any) => x.dst === "default")?.gateway).toBe("169.254.2.2");
+      expect(routes6.find((x: any) => x.dst === "default")?.gateway).toBe("fe80::1");
+    }, 20_000);
+  },
+);

@@ -1,0 +1,577 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// fwd_auto.ts - automatic and `all` port forwarding: procfs scans and listener sync (passt fwd.c)
+//
+// Theory of operation
+//
+// Four forwarding tables come from the command line (conf.ts): -t and -u
+// listen on the host and forward into the namespace (or guest); -T and -U
+// listen inside the namespace and forward to the host's loopback. tcp.ts and
+// udp.ts open the fixed rules of -t and -u themselves when they start. This
+// module owns every other listener:
+//
+// - `all` rules (from `all`, from excludes alone, and from `auto` alone):
+//   every port of the rule that is not excluded and not ephemeral on the
+//   host (/proc/sys/net/ipv4/ip_local_port_range, read once; RFC 6335's
+//   49152-65535 if unreadable). Best effort: a port that cannot be bound is
+//   skipped, and only a rule with no port bound at all is reported.
+// - `auto` rules: of those ports, only the ones bound on the target side,
+//   rescanned every FWD_SCAN_INTERVAL_MS (1 s, a timerfd in the loop):
+//   listeners appear when a port starts being bound there and go away
+//   when it stops.
+// - every rule of -T and -U: sockets created inside the namespace by the
+//   agent (nsSocket), bound to the namespace's 127.0.0.1 and ::1.
+// - for -u rules that may be spliced, UDP listeners on the host's 127.0.0.1
+//   and ::1 as well (proto/udp_splice.ts), for fixed rules too.
+//
+// A scan reads, from the start each time (pread), /proc/net/{tcp,tcp6} and
+// /proc/net/{udp,udp6}: of the namespace for -t/-u (opened by the agent,
+// nsOpen, so that they keep showing that namespace), and of the host for
+// -T/-U. TCP ports in state LISTEN (0A) and UDP ports in state 07 (bound,
+// unconnected) count, whatever the address, and a port bound on IPv6 counts
+// for IPv4 too: IPv6 sockets usually serve both. As upstream, UDP also
+// forwards the ports bound by TCP listeners (iperf3 and friends use a TCP
+// control port next to the same UDP port).
+//
+// Our own listeners must not be forwarded back: a scan of the namespace
+// leaves out every port we listen on in the namespace (-T/-U), and a scan of
+// the host every port we listen on on the host (-t/-u), per protocol. One
+// difference from upstream, on purpose: the TCP ports lent to the UDP map are
+// taken after that exclusion and the UDP exclusion applies to the union, so a
+// -T listener of ours never creates a -u listener.
+//
+// As upstream, a scanned rule listens on port P when port P itself is bound
+// on the target side (the listening port number, also for rules that
+// translate ports).
+//
+// Limits: one scan does O(65536) work per map plus the size of the tables.
+
+import { readFileSync } from "node:fs";
+import {
+  close, errnoName, Errno, open, pread, O_CLOEXEC, O_RDONLY,
+} from "../syscalls/mod.ts";
+import { type NsAgent, nsOpen, nsSocket } from "../syscalls/ns.ts";
+import type { Ctx } from "./ctx.ts";
+import type { FwdTable, PortRule } from "./conf.ts";
+import { Pif } from "./flow/table.ts";
+import { INANY_ANY4, INANY_ANY6, INANY_LOOPBACK4, INANY_LOOPBACK6, inanyFrom, inanyIsLoopback } from "./inany.ts";
+import { log } from "./log.ts";
+import { EpollType, type Loop } from "./loop/loop.ts";
+import { timerPeriodic, timerRead } from "./loop/timer.ts";
+import { listeners as tcpListeners, tcpListenCloseSlot, tcpListenOpen } from "./proto/tcp_listen.ts";
+import { udpListenClose, udpListenOpen } from "./proto/udp.ts";
+import { udpSpliceEnabled, udpSpliceListen, udpSpliceUnlisten } from "./proto/udp_splice.ts";
+
+/** Number of port numbers, 0 included: the size of a port map. */
+export const PORT_COUNT = 65536;
+/** Interval between two scans of the procfs tables (upstream FWD_PORT_SCAN_INTERVAL). */
+export const FWD_SCAN_INTERVAL_MS = 1000;
+/** /proc/net/tcp state of a listening socket (TCP_LISTEN in the kernel's tcp_states.h). */
+export const PROC_TCP_LISTEN = 0x0a;
+/** /proc/net/udp state of a bound, unconnected socket (TCP_CLOSE, 7). */
+export const PROC_UDP_BOUND = 0x07;
+/** Ephemeral ports when ip_local_port_range cannot be read (RFC 6335 section 6). */
+export const EPHEMERAL_DEFAULT = { first: 49152, last: 65535 } as const;
+/** Set in the handle of a UDP listener of udp_splice.ts (others are udp.ts's). */
+const UDP_SPLICE_HANDLE = 1 << 29;
+
+// procfs parsing -------------------------------------------------------------------
+
+const NL = 0x0a;
+const SPACE = 0x20;
+const COLON = 0x3a;
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/**
+ * Returns the local port of the /proc/net/{tcp,udp}[6] line text[start..end)
+ * if its state is `state`, 0 for a line in another state, -1 for a line
+ * that does not parse. The line looks like
+ * "   7: 0100007F:1F90 00000000:0000 0A 00000000:00000000 ...", with 32 hex
+ * digits per address in the IPv6 tables.
+ */
+function lineLocalPort(t: Uint8Array, start: number, end: number, state: number): number {
+  let i = start;
+  while (i < end && t[i] === SPACE) i++;
+  const slStart = i;
+  while (i < end && t[i]! >= 0x30 && t[i]! <= 0x39) i++;
+  if (i === slStart || t[i] !== COLON) return -1;
+  i++;
+  while (i < end && t[i] === SPACE) i++;
+  const addrStart = i;
+  while (i < end && hexDigit(t[i]!) >= 0) i++;
+  const addrLen = i - addrStart;
+  if ((addrLen !== 8 && addrLen !== 32) || t[i] !== COLON) return -1;
+  i++;
+  let port = 0;
+  for (let k = 0; k < 4; k++, i++) {
+    const d = i < end ? hexDigit(t[i]!) : -1;
+    if (d < 0) return -1;
+    port = (port << 4) | d;
+  }
+  if (t[i] !== SPACE) return -1;
+  while (i < end && t[i] === SPACE) i++;
+  const remStart = i;
+  while (i < end && t[i] !== SPACE) i++;
+  if (i === remStart) return -1;
+  while (i < end && t[i] === SPACE) i++;
+  const hi = i < end ? hexDigit(t[i]!) : -1;
+  const lo = i + 1 < end ? hexDigit(t[i + 1]!) : -1;
+  if (hi < 0 || lo < 0) return -1;
+  if (i + 2 < end && t[i + 2] !== SPACE) return -1;
+  return ((hi << 4) | lo) === state ? port : 0;
+}
+
+/**
+ * Sets out[port] = 1 for the local port of every socket in state `state`
+ * (PROC_TCP_LISTEN, PROC_UDP_BOUND) listed in `text`, the contents of a
+ * /proc/net/tcp, tcp6, udp or udp6 file (header line first), and returns how
+ * many lines matched. Lines that do not parse and port 0 are skipped; `out`
+ * needs PORT_COUNT entries. Never throws; O(text length).
+ * @example procNetScan(bytesOf("  sl  local_address ...\n   0: 00000000:0016 00000000:0000 0A ...\n"), PROC_TCP_LISTEN, map) // 1, map[22] === 1
+ */
+export function procNetScan(text: Uint8Array, state: number, out: Uint8Array): number {
+  const n = text.byteLength;
+  let i = 0;
+  while (i < n && text[i] !== NL) i++; // the header
+  let found = 0;
+  while (i < n) {
+    const start = ++i;
+    while (i < n && text[i] !== NL) i++;
+    if (i === start) continue;
+    const port = lineLocalPort(text, start, i, state);
+    if (port > 0) {
+      out[port] = 1;
+      found++;
+    }
+  }
+  return found;
+}
+
+/**
+ * Returns the range in the text of /proc/sys/net/ipv4/ip_local_port_range
+ * ("32768\t60999\n"), or null if it does not read as two ports, first <= last.
+ */
+export function parsePortRange(text: string): { first: number; last: number } | null {
+  const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(text);
+  if (!m) return null;
+  const first = Number(m[1]), last = Number(m[2]);
+  if (first > last || last >= PORT_COUNT) return null;
+  return { first, last };
+}
+
+/** A /proc/net table kept open and reread from its start for each scan. */
+export class ProcNetFile {
+  private buf = new Uint8Array(64 * 1024);
+
+  /** `fd` is an open, readable descriptor of the table; `label` names it in logs. */
+  constructor(readonly fd: number, readonly label: string) {}
+
+  /**
+   * Returns the whole table as it is now (a view of an internal buffer, valid
+   * until the next call), or null if reading failed (logged once per call).
+   * @syscalls pread64
+   */
+  read(): Uint8Array | null {
+    let off = 0;
+    for (;;) {
+      if (off === this.buf.byteLength) {
+        const bigger = new Uint8Array(this.buf.byteLength * 2);
+        bigger.set(this.buf);
+        this.buf = bigger;
+      }
+      const r = pread(this.fd, this.buf.subarray(off), this.buf.byteLength - off, off);
+      if (r === -Errno.EINTR) continue;
+      if (r < 0) {
+        log.debug(`fwd: reading ${this.label}: ${errnoName(r)}`);
+        return null;
+      }
+      if (r === 0) return this.buf.subarray(0, off);
+      off += r;
+    }
+  }
+
+  /** Adds the ports of sockets in `state` to `out` (see procNetScan()); returns how many. */
+  scan(state: number, out: Uint8Array): number {
+    const text = this.read();
+    return text === null ? 0 : procNetScan(text, state, out);
+  }
+}
+
+// Listener sync --------------------------------------------------------------------
+
+/** The listeners of one rule, one per (port, address). */
+interface RuleListeners {
+  readonly rule: PortRule;
+  readonly proto: "TCP" | "UDP";
+  /** Pif.HOST (-t, -u) or Pif.SPLICE (-T, -U: inside the namespace). */
+  readonly pif: number;
+  /**
+   * Listening addresses: 4/16 bytes or null (TCP, dual-stack wildcard); inany for UDP, where a
+   * loopback address (and every -U address) is a listener of udp_splice.ts, others of udp.ts.
+   */
+  readonly addrs: readonly (Uint8Array | null)[];
+  /** allowed[port - first] = 1 if the rule may forward that port (not excluded, not ephemeral for `all`). */
+  readonly allowed: Uint8Array;
+  /** Listener handle per ((port - first) * addrs.length + address index): TCP slot or UDP index; -1 for none. */
+  readonly handles: Int32Array;
+  /** 1 once a failure to listen on that port was logged; cleared when the port goes away. */
+  readonly warned: Uint8Array;
+  /** For logs, e.g. "-t 8000-8010". */
+  readonly label: string;
+}
+
+/** Scan maps: 1 for each port bound on the side that table forwards to. */
+const maps = {
+  tcpNs: new Uint8Array(PORT_COUNT),
+  udpNs: new Uint8Array(PORT_COUNT),
+  tcpHost: new Uint8Array(PORT_COUNT),
+  udpHost: new Uint8Array(PORT_COUNT),
+};
+/** Ports we listen on ourselves, per side and protocol (rebuilt before each scan). */
+const ours = {
+  tcpNs: new Uint8Array(PORT_COUNT),
+  udpNs: new Uint8Array(PORT_COUNT),
+  tcpHost: new Uint8Array(PORT_COUNT),
+  udpHost: new Uint8Array(PORT_COUNT),
+};
+
+interface FwdState {
+  readonly ctx: Ctx;
+  readonly loop: Loop;
+  readonly agent: NsAgent | null;
+  readonly tcpIn: RuleListeners[];
+  readonly udpIn: RuleListeners[];
+  readonly tcpOut: RuleListeners[];
+  readonly udpOut: RuleListeners[];
+  /** Namespace tables (tcp, tcp6, udp, udp6), for -t/-u auto. */
+  readonly nsFiles: (ProcNetFile | null)[];
+  /** Host tables, for -T/-U auto. */
+  readonly hostFiles: (ProcNetFile | null)[];
+  timerFd: number;
+}
+
+let state: FwdState | null = null;
+
+const LOOPBACK4 = Uint8Array.of(127, 0, 0, 1);
+const LOOPBACK6 = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+const PROC_TABLES = ["/proc/net/tcp", "/proc/net/tcp6", "/proc/net/udp", "/proc/net/udp6"] as const;
+
+/** Returns the host's ephemeral port range (ip_local_port_range), or RFC 6335's. */
+function ephemeralRange(): { first: number; last: number } {
+  let text = "";
+  try {
+    text = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8");
+  } catch {
+    log.warn("Unable to read /proc/sys/net/ipv4/ip_local_port_range");
+  }
+  const r = parsePortRange(text);
+  if (r === null && text !== "") log.warn("Unable to parse /proc/sys/net/ipv4/ip_local_port_range");
+  return r ?? EPHEMERAL_DEFAULT;
+}
+
+function ruleLabel(opt: string, rule: PortRule): string {
+  const ports = rule.all ? (rule.auto ? "auto" : "all") : `${rule.first}-${rule.last}${rule.auto ? ",auto" : ""}`;
+  return `${opt} ${ports}`;
+}
+
+function ruleListeners(
+  opt: string, proto: "TCP" | "UDP", pif: number, rule: PortRule,
+  addrs: readonly (Uint8Array | null)[], ephemeral: { first: number; last: number },
+): RuleListeners {
+  const span = rule.last - rule.first + 1;
+  const allowed = new Uint8Array(span).fill(1);
+  for (const x of rule.exclude) {
+    for (let p = Math.max(x.first, rule.first); p <= Math.min(x.last, rule.last); p++) allowed[p - rule.first] = 0;
+  }
+  if (rule.all) {
+    for (let p = Math.max(ephemeral.first, rule.first); p <= Math.min(ephemeral.last, rule.last); p++) {
+      allowed[p - rule.first] = 0;
+    }
+  }
+  return {
+    rule, proto, pif, addrs, allowed,
+    handles: new Int32Array(span * addrs.length).fill(-1),
+    warned: new Uint8Array(span),
+    label: ruleLabel(opt, rule),
+  };
+}
+
+/** Returns a fresh inany copy of `addr` (4 or 16 bytes). */
+function inanyOf(addr: Uint8Array): Uint8Array {
+  return inanyFrom(addr, new Uint8Array(16));
+}
+
+/**
+ * Returns the handle of a new listener for `port` of `rl` on address number
+ * `a`, or -errno.  @syscalls socket setsockopt bind listen epoll_ctl close
+ */
+function openOne(s: FwdState, rl: RuleListeners, port: number, a: number): number {
+  const rule = rl.rule;
+  const addr = rl.addrs[a] ?? null;
+  if (rl.proto === "TCP") {
+    const agent = s.agent;
+    return tcpListenOpen(s.ctx, s.loop, {
+      pif: rl.pif, addr, ifname: rule.ifname, port,
+      toPort: rule.toFirst + (port - rule.first), toAddr: rule.toAddr,
+      ...(rl.pif === Pif.SPLICE && agent !== null
+        ? { makeSocket: (d: number, t: number, p: number) => nsSocket(agent, d, t, p) }
+        : {}),
+    });
+  }
+  if (addr === null) return -Errno.EINVAL;
+  if (rl.pif === Pif.SPLICE || inanyIsLoopback(addr)) {
+    const id = udpSpliceListen(rl.pif, addr, port, rule.toFirst + (port - rule.first));
+    return id < 0 ? id : id | UDP_SPLICE_HANDLE;
+  }
+  return udpListenOpen(s.ctx, s.loop, rule, addr, port);
+}
+
+function closeOne(s: FwdState, rl: RuleListeners, handle: number): void {
+  if (rl.proto === "TCP") tcpListenCloseSlot(s.loop, handle);
+  else if (handle & UDP_SPLICE_HANDLE) udpSpliceUnlisten(handle & ~UDP_SPLICE_HANDLE);
+  else udpListenClose(s.loop, handle);
+}
+
+/**
+ * Opens and closes listeners of `rl` so that it listens exactly on its
+ * allowed ports with map[port] set (every allowed port if `map` is null).
+ * Returns how many ports have at least one listener afterwards.
+ */
+function syncRule(s: FwdState, rl: RuleListeners, map: Uint8Array | null, quiet: boolean): number {
+  const { rule, addrs, handles, allowed, warned } = rl;
+  const na = addrs.length;
+  let bound = 0;
+  for (let port = rule.first; port <= rule.last; port++) {
+    const k = port - rule.first;
+    const want = allowed[k] === 1 && (map === null || map[port] === 1);
+    let any = false;
+    for (let a = 0; a < na; a++) {
+      const h = handles[k * na + a]!;
+      if (!want) {
+        if (h >= 0) {
+          closeOne(s, rl, h);
+          handles[k * na + a] = -1;
+          if (log.debugEnabled) log.debug(`${rl.label}: ${rl.proto} port ${port} no longer forwarded`);
+        }
+        continue;
+      }
+      if (h >= 0) {
+        any = true;
+        continue;
+      }
+      const r = openOne(s, rl, port, a);
+      if (r < 0) {
+        if (quiet || warned[k] === 1) log.debug(`${rl.label}: can't listen on ${rl.proto} port ${port}: ${errnoName(r)}`);
+        else log.warn(`${rl.label}: can't listen on ${rl.proto} port ${port}: ${errnoName(r)}`);
+        warned[k] = 1;
+        continue;
+      }
+      handles[k * na + a] = r;
+      any = true;
+      if (map !== null && log.debugEnabled) log.debug(`${rl.label}: ${rl.proto} port ${port} now forwarded`);
+    }
+    if (!want) warned[k] = 0;
+    if (any) bound++;
+  }
+  return bound;
+}
+
+/** Marks in `out` the ports `rls` currently listen on. */
+function markOurs(rls: readonly RuleListeners[], out: Uint8Array): void {
+  for (const rl of rls) {
+    const na = rl.addrs.length;
+    for (let k = 0; k < rl.allowed.length; k++) {
+      for (let a = 0; a < na; a++) {
+        if (rl.handles[k * na + a]! >= 0) {
+          out[rl.rule.first + k] = 1;
+          break;
+        }
+      }
+    }
+  }
+}
+
+/** Clears in `map` every port set in `exclude`. */
+function subtract(map: Uint8Array, exclude: Uint8Array): void {
+  for (let p = 0; p < PORT_COUNT; p++) if (exclude[p] === 1) map[p] = 0;
+}
+
+/** Sets in `map` every port set in `other`. */
+function union(map: Uint8Array, other: Uint8Array): void {
+  for (let p = 0; p < PORT_COUNT; p++) if (other[p] === 1) map[p] = 1;
+}
+
+/** Fills the TCP and UDP maps of one side from its four tables, minus our own listeners there. */
+function scanSide(files: readonly (ProcNetFile | null)[], tcp: Uint8Array, udp: Uint8Array, oursTcp: Uint8Array, oursUdp: Uint8Array): void {
+  tcp.fill(0);
+  udp.fill(0);
+  files[0]?.scan(PROC_TCP_LISTEN, tcp);
+  files[1]?.scan(PROC_TCP_LISTEN, tcp);
+  subtract(tcp, oursTcp);
+  files[2]?.scan(PROC_UDP_BOUND, udp);
+  files[3]?.scan(PROC_UDP_BOUND, udp);
+  union(udp, tcp);
+  subtract(udp, oursUdp);
+}
+
+/** Rebuilds `ours`: every port we listen on, per side and protocol. */
+function collectOurs(s: FwdState): void {
+  for (const m of Object.values(ours)) m.fill(0);
+  for (let i = 0; i < tcpListeners.count; i++) {
+    if (tcpListeners.fd[i]! < 0) continue;
+    const m = tcpListeners.pif[i] === Pif.SPLICE ? ours.tcpNs : ours.tcpHost;
+    m[tcpListeners.port[i]!] = 1;
+  }
+  markOurs(s.udpIn, ours.udpHost);
+  markOurs(s.udpOut, ours.udpNs);
+  // Fixed -u rules: udp.ts listens on them.
+  for (const rule of s.ctx.conf.fwd.udpIn.rules) {
+    if (rule.auto || rule.all) continue;
+    ours.udpHost.fill(1, rule.first, rule.last + 1);
+  }
+}
+
+/** Scans what is bound where and brings the listeners of `auto` rules in line. */
+function scanAndSync(s: FwdState): void {
+  collectOurs(s);
+  if (s.nsFiles.length > 0) scanSide(s.nsFiles, maps.tcpNs, maps.udpNs, ours.tcpNs, ours.udpNs);
+  if (s.hostFiles.length > 0) scanSide(s.hostFiles, maps.tcpHost, maps.udpHost, ours.tcpHost, ours.udpHost);
+  for (const rl of s.tcpIn) if (rl.rule.auto) syncRule(s, rl, maps.tcpNs, false);
+  for (const rl of s.tcpOut) if (rl.rule.auto) syncRule(s, rl, maps.tcpHost, false);
+  for (const rl of s.udpIn) if (rl.rule.auto) syncRule(s, rl, maps.udpNs, false);
+  for (const rl of s.udpOut) if (rl.rule.auto) syncRule(s, rl, maps.udpHost, false);
+}
+
+/** Opens the tables of one side: through the agent for the namespace, else our own. */
+function openTables(agent: NsAgent | null, side: string): (ProcNetFile | null)[] {
+  return PROC_TABLES.map((path) => {
+    const fd = agent !== null ? nsOpen(agent, path) : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      log.debug(`fwd: can't open ${side} ${path}: ${errnoName(fd)}`);
+      return null;
+    }
+    return new ProcNetFile(fd, `${side} ${path}`);
+  });
+}
+
+/** What fwdInit() set up, for logs and tests. */
+export interface FwdInit {
+  /** Whether the periodic scan runs (some table has an `auto` rule). */
+  readonly scanning: boolean;
+  /** Ports with a listener after the first sync, per table. */
+  readonly bound: { readonly tcpIn: number; readonly udpIn: number; readonly tcpOut: number; readonly udpOut: number };
+}
+
+/**
+ * Opens the listeners of the `all` and `auto` rules of -t and -u and of every
+ * -T rule, and starts the periodic scan if a table has an `auto` rule.
+ * `agent` is pasta's namespace agent (null for passt: no -T/-U, no `auto`).
+ * Returns what was set up; dies only on bugs.
+ * @syscalls openat pread64 socket setsockopt bind listen epoll_ctl timerfd_create timerfd_settime close
+ */
+export function fwdInit(ctx: Ctx, loop: Loop, agent: NsAgent | null): FwdInit {
+  const conf = ctx.conf;
+  const eph = ephemeralRange();
+  const tcpHostAddrs = (r: PortRule) => [r.bindAddr];
+  const udpHostAddrs = (r: PortRule): Uint8Array[] =>
+    r.bindAddr !== null
+      ? [inanyOf(r.bindAddr)]
+      : [...(ctx.ip4 !== null ? [INANY_ANY4] : []), ...(ctx.ip6 !== null ? [INANY_ANY6] : [])];
+  const nsLoopbacks = [...(ctx.ip4 !== null ? [LOOPBACK4] : []), ...(ctx.ip6 !== null ? [LOOPBACK6] : [])];
+  const loopbacksAny = [...(ctx.ip4 !== null ? [INANY_LOOPBACK4] : []), ...(ctx.ip6 !== null ? [INANY_LOOPBACK6] : [])];
+  const dynamic = (t: FwdTable) => t.rules.filter((r) => r.auto || r.all);
+  const udpSplice = agent !== null && udpSpliceEnabled();
+  // -u: udp.ts listens on the wildcard of fixed rules itself; we add the wildcard of `auto`
+  // and `all` rules and, when loopback datagrams may be spliced, the loopback addresses.
+  const udpInAddrs = (r: PortRule): Uint8Array[] => [
+    ...(r.auto || r.all ? udpHostAddrs(r) : []),
+    ...(udpSplice && !conf.noSplice && r.bindAddr === null && r.toAddr === null ? loopbacksAny : []),
+  ];
+
+  const tcpIn = conf.noTcp ? [] : dynamic(conf.fwd.tcpIn).map((r) => ruleListeners("-t", "TCP", Pif.HOST, r, tcpHostAddrs(r), eph));
+  const udpIn = conf.noUdp
+    ? []
+    : conf.fwd.udpIn.rules.filter((r) => udpInAddrs(r).length > 0).map((r) => ruleListeners("-u", "UDP", Pif.HOST, r, udpInAddrs(r), eph));
+  const tcpOut = conf.noTcp || agent === null ? [] : conf.fwd.tcpOut.rules.map((r) => ruleListeners("-T", "TCP", Pif.SPLICE, r, nsLoopbacks, eph));
+  const udpOut = conf.noUdp || !udpSplice ? [] : conf.fwd.udpOut.rules.map((r) => ruleListeners("-U", "UDP", Pif.SPLICE, r, loopbacksAny, eph));
+
+  const nsAuto = agent !== null && [...tcpIn, ...udpIn].some((rl) => rl.rule.auto);
+  const hostAuto = [...tcpOut, ...udpOut].some((rl) => rl.rule.auto);
+  const s: FwdState = {
+    ctx, loop, agent, tcpIn, udpIn, tcpOut, udpOut,
+    nsFiles: nsAuto ? openTables(agent, "namespace") : [],
+    hostFiles: hostAuto ? openTables(null, "host") : [],
+    timerFd: -1,
+  };
+  state = s;
+
+  // Fixed ports first (`all`, fixed -T/-U), then what the first scan finds.
+  for (const rl of [...tcpIn, ...udpIn, ...tcpOut, ...udpOut]) {
+    if (rl.rule.auto) continue;
+    // A fixed -u rule has only our loopback listeners here; udp.ts reports its own.
+    const extra = rl.proto === "UDP" && rl.pif === Pif.HOST && !rl.rule.all;
+    const n = syncRule(s, rl, null, rl.rule.all || extra);
+    if (n === 0 && !extra) log.warn(`${rl.label}: all listens failed`);
+    else if (rl.rule.all) log.info(`${rl.label}: listening on ${n} ${rl.proto} ports`);
+  }
+
+  const scanning = nsAuto || hostAuto;
+  if (scanning) {
+    scanAndSync(s);
+    loop.on(EpollType.FWD_SCAN, (_i, _e, fd) => {
+      timerRead(fd);
+      scanAndSync(s);
+    });
+    s.timerFd = timerPeriodic(loop, EpollType.FWD_SCAN, 0, FWD_SCAN_INTERVAL_MS);
+    if (s.timerFd < 0) log.warn(`fwd: can't start the port scan timer: ${errnoName(s.timerFd)}`);
+  }
+  const count = (rls: RuleListeners[]) => rls.reduce((n, rl) => n + countBound(rl), 0);
+  return {
+    scanning,
+    bound: { tcpIn: count(tcpIn), udpIn: count(udpIn), tcpOut: count(tcpOut), udpOut: count(udpOut) },
+  };
+}
+
+/** Returns how many ports of `rl` have a listener. */
+function countBound(rl: RuleListeners): number {
+  let n = 0;
+  const na = rl.addrs.length;
+  for (let k = 0; k < rl.allowed.length; k++) {
+    for (let a = 0; a < na; a++) {
+      if (rl.handles[k * na + a]! >= 0) {
+        n++;
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+/** Runs one scan and sync now (tests; the timer does it every second). */
+export function fwdScanNow(): void {
+  if (state !== null) scanAndSync(state);
+}
+
+/** Closes every listener, table and timer fwdInit() opened. @syscalls epoll_ctl close */
+export function fwdClose(): void {
+  const s = state;
+  if (s === null) return;
+  state = null;
+  for (const rl of [...s.tcpIn, ...s.udpIn, ...s.tcpOut, ...s.udpOut]) {
+    for (let i = 0; i < rl.handles.length; i++) {
+      const h = rl.handles[i]!;
+      if (h >= 0) closeOne(s, rl, h);
+      rl.handles[i] = -1;
+    }
+  }
+  for (const f of [...s.nsFiles, ...s.hostFiles]) if (f !== null) close(f.fd);
+  if (s.timerFd >= 0) {
+    s.loop.del(s.timerFd);
+    close(s.timerFd);
+  }
+}

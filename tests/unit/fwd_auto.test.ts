@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// fwd_auto.test.ts - the procfs scanner of automatic forwarding, on captured /proc/net tables
+
+import { describe, expect, test } from "bun:test";
+import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  parsePortRange, PORT_COUNT, PROC_TCP_LISTEN, PROC_UDP_BOUND, ProcNetFile, procNetScan,
+} from "../../src/fwd_auto.ts";
+
+const FIXTURES = join(import.meta.dir, "../fixtures/procfs");
+
+function fixture(name: string): Uint8Array {
+  return new Uint8Array(readFileSync(join(FIXTURES, name)));
+}
+
+function bytes(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/** Returns the ports set in `map`, ascending. */
+function ports(map: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let p = 0; p < map.length; p++) if (map[p] === 1) out.push(p);
+  return out;
+}
+
+function scan(text: Uint8Array, state: number): { found: number; ports: number[] } {
+  const map = new Uint8Array(PORT_COUNT);
+  const found = procNetScan(text, state, map);
+  return { found, ports: ports(map) };
+}
+
+describe("procNetScan()", () => {
+  test("procNetScan() finds the TCP listeners of /proc/net/tcp, not the established connections", () => {
+    // 0.0.0.0:22 and 127.0.0.1:8080 listen; 127.0.0.1:43044 <-> :8080 is established both ways.
+    expect(scan(fixture("net_tcp.txt"), PROC_TCP_LISTEN)).toEqual({ found: 2, ports: [22, 8080] });
+  });
+
+  test("procNetScan() reads the 32-digit addresses of /proc/net/tcp6", () => {
+    // [::]:443 (dual-stack) and [::1]:5201 listen; a connection to 5201 is established.
+    expect(scan(fixture("net_tcp6.txt"), PROC_TCP_LISTEN)).toEqual({ found: 2, ports: [443, 5201] });
+  });
+
+  test("procNetScan() finds bound UDP sockets (state 07) and skips connected ones (01)", () => {
+    // 0.0.0.0:53 and 127.0.0.53:5353 bound; 127.0.0.1:40000 connected to :53.
+    expect(scan(fixture("net_udp.txt"), PROC_UDP_BOUND)).toEqual({ found: 2, ports: [53, 5353] });
+    expect(scan(fixture("net_udp6.txt"), PROC_UDP_BOUND)).toEqual({ found: 1, ports: [547] });
+  });
+
+  test("procNetScan() matches only the state asked for", () => {
+    expect(scan(fixture("net_tcp.txt"), 0x01).ports).toEqual([8080, 43044]);
+    expect(scan(fixture("net_udp.txt"), PROC_TCP_LISTEN).found).toBe(0);
+  });
+
+  test("procNetScan() adds to the map: IPv4 and IPv6 tables share one", () => {
+    const map = new Uint8Array(PORT_COUNT);
+    procNetScan(fixture("net_tcp.txt"), PROC_TCP_LISTEN, map);
+    procNetScan(fixture("net_tcp6.txt"), PROC_TCP_LISTEN, map);
+    expect(ports(map)).toEqual([22, 443, 5201, 8080]);
+  });
+
+  test("procNetScan() takes the header alone, or nothing, as an empty table", () => {
+    const header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+    expect(scan(bytes(header), PROC_TCP_LISTEN).found).toBe(0);
+    expect(scan(new Uint8Array(0), PROC_TCP_LISTEN).found).toBe(0);
+  });
+
+  test("procNetScan() reads a last line without a newline, and sequence numbers without leading spaces", () => {
+    const text = "header\n14281: 00000000:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0";
+    expect(scan(bytes(text), PROC_UDP_BOUND).ports).toEqual([53]);
+  });
+
+  test.each([
+    ["a short address", "   0: 0000000:0016 00000000:0000 0A 0"],
+    ["a 16-digit address", "   0: 0000000000000000:0016 00000000:0000 0A 0"],
+    ["a 3-digit port", "   0: 00000000:016 00000000:0000 0A 0"],
+    ["a non-hex port", "   0: 00000000:00G6 00000000:0000 0A 0"],
+    ["no sequence number", "   : 00000000:0016 00000000:0000 0A 0"],
+    ["no remote address", "   0: 00000000:0016  "],
+    ["a 3-digit state", "   0: 00000000:0016 00000000:0000 0A0 0"],
+    ["a cut state", "   0: 00000000:0016 00000000:0000 0"],
+    ["port 0", "   0: 00000000:0000 00000000:0000 0A 0"],
+  ])("procNetScan() skips a line with %s", (_what, line) => {
+    const text = `header\n${line}\n   1: 00000000:0050 00000000:0000 0A 0\n`;
+    expect(scan(bytes(text), PROC_TCP_LISTEN)).toEqual({ found: 1, ports: [80] });
+  });
+
+  test("procNetScan() never throws on any truncation of a real table", () => {
+    const full = fixture("net_tcp6.txt");
+    for (let n = 0; n <= full.byteLength; n++) {
+      const map = new Uint8Array(PORT_COUNT);
+      const found = procNetScan(full.subarray(0, n), PROC_TCP_LISTEN, map);
+      expect(found).toBeLessThanOrEqual(2);
+      for (const p of ports(map)) expect([443, 5201]).toContain(p);
+    }
+  });
+
+  test("procNetScan() never throws on mutated tables (seed 42)", () => {
+    const full = fixture("net_udp.txt");
+    let x = 42;
+    for (let round = 0; round < 2000; round++) {
+      const b = full.slice();
+      for (let k = 0; k < 8; k++) {
+        x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+        b[x % b.length] = x >>> 24;
+      }
+      const map = new Uint8Array(PORT_COUNT);
+      expect(procNetScan(b, PROC_UDP_BOUND, map)).toBeGreaterThanOrEqual(0);
+    }
+  });
+});
+
+describe("parsePortRange()", () => {
+  test.each<[string, { first: number; last: number } | null]>([
+    ["32768\t60999\n", { first: 32768, last: 60999 }],
+    ["1024 65535", { first: 1024, last: 65535 }],
+    ["60999\t32768\n", null],
+    ["32768\n", null],
+    ["32768\t65536\n", null],
+    ["", null],
+    ["a\tb", null],
+  ])("parsePortRange(%p) is %p", (text, expected) => {
+    expect(parsePortRange(text)).toEqual(expected);
+  });
+});
+
+describe("ProcNetFile", () => {
+  test("ProcNetFile.read() rereads the file from the start each time, growing its buffer", () => {
+    const path = join(tmpdir(), `fwd_auto-${process.pid}.txt`);
+    const big = readFileSync(join(FIXTURES, "net_tcp.txt"), "utf8");
+    const header = big.slice(0, big.indexOf("\n") + 1);
+    // More than the initial 64 KiB buffer: 2000 listeners on ports 1000-2999.
+    let text = header;
+    for (let i = 0; i < 2000; i++) {
+      const port = (1000 + i).toString(16).toUpperCase().padStart(4, "0");
+      text += `${String(i).padStart(4)}: 00000000:${port} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0\n`;
+    }
+    writeFileSync(path, text);
+    const fd = openSync(path, "r");
+    try {
+      const f = new ProcNetFile(fd, "test");
+      for (let round = 0; round < 2; round++) {
+        const map = new Uint8Array(PORT_COUNT);
+        expect(f.scan(PROC_TCP_LISTEN, map)).toBe(2000);
+        expect(map[1000]).toBe(1);
+        expect(map[2999]).toBe(1);
+        expect(map[3000]).toBe(0);
+      }
+      expect(f.read()!.byteLength).toBe(Buffer.byteLength(text));
+    } finally {
+      closeSync(fd);
+      unlinkSync(path);
+    }
+  });
+
+  test("ProcNetFile.scan() on a real /proc/net/tcp sees a listener of this process", () => {
+    const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const fd = openSync("/proc/net/tcp", "r");
+    try {
+      const map = new Uint8Array(PORT_COUNT);
+      new ProcNetFile(fd, "/proc/net/tcp").scan(PROC_TCP_LISTEN, map);
+      expect(map[server.port]).toBe(1);
+    } finally {
+      closeSync(fd);
+      server.stop(true);
+    }
+  });
+});
