@@ -47,24 +47,22 @@ export interface HostInfo {
  * @syscalls sendto recvfrom openat read
  */
 export function readHost(conf: Config, nl: number): HostInfo {
+  let forced = 0;
+  if (conf.ifname !== null) {
+    forced = nlLinkIndex(nl, conf.ifname);
+    if (forced < 0) throw new HostError(`-i ${conf.ifname}: no such interface`);
+  }
   const pick = (family: number, only: boolean): HostTemplate | null => {
     if (only) return null;
-    const t = nlHostTemplate(nl, family);
+    const t = nlHostTemplate(nl, family, forced);
     if (typeof t === "number") {
       log.debug(`rtnetlink dump for ${family === AF_INET ? "IPv4" : "IPv6"} failed: ${t}`);
       return null;
     }
     return t;
   };
-  let v4 = pick(AF_INET, conf.ipv6Only);
-  let v6 = pick(AF_INET6, conf.ipv4Only);
-  const forced = conf.ifname;
-  if (forced !== null) {
-    const index = nlLinkIndex(nl, forced);
-    if (index < 0) throw new HostError(`-i ${forced}: no such interface`);
-    v4 = v4 && v4.ifindex === index ? v4 : v4 ? { ...v4, ifindex: index, routes: [], gateway: null, addrs: [] } : null;
-    v6 = v6 && v6.ifindex === index ? v6 : v6 ? { ...v6, ifindex: index, routes: [], gateway: null, addrs: [] } : null;
-  }
+  const v4 = pick(AF_INET, conf.ipv6Only);
+  const v6 = pick(AF_INET6, conf.ipv4Only);
   let resolvConf = "";
   try {
     resolvConf = readFileSync("/etc/resolv.conf", "utf8");

@@ -213,17 +213,18 @@ export interface HostTemplate {
 }
 
 /**
- * Returns the template interface of `family` with its link, addresses, routes and default
- * gateway as the socket `fd` sees them, or -errno if a dump failed.
+ * Returns the template interface of `family` (the one chosen by chooseTemplate(), or
+ * `forceIndex` as -i asks) with its link, addresses, routes and default gateway as the
+ * socket `fd` sees them, or -errno if a dump failed.
  * @syscalls sendto recvfrom
  */
-export function nlHostTemplate(fd: number, family: number): HostTemplate | number {
+export function nlHostTemplate(fd: number, family: number, forceIndex = 0): HostTemplate | number {
   const links = nlLinks(fd);
   if (typeof links === "number") return links;
   const routes = nlRoutes(fd, family);
   if (typeof routes === "number") return routes;
   const loopback = new Set(links.filter((l) => l.flags & IFF_LOOPBACK).map((l) => l.index));
-  const ifindex = chooseTemplate(routes, loopback);
+  const ifindex = forceIndex || chooseTemplate(routes, loopback);
   const empty: HostTemplate = { ifindex: 0, link: null, addrs: [], routes: [], gateway: null };
   if (!ifindex) return empty;
   const addrs = nlAddrs(fd, family);

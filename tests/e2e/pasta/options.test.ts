@@ -117,3 +117,38 @@ describe.each(pastaBinaries().map((b) => [b.name, b] as const))("pasta options (
     expect(r.stdout).toMatch(/1 packets transmitted, 0 received/);
   }, 30_000);
 });
+
+describe.each(pastaBinaries().map((b) => [b.name, b] as const))("pasta -i (%s)", (_name, bin) => {
+  const skip = suiteSkipReason(bin);
+  let topo: Topology;
+
+  beforeAll(async () => {
+    if (skip) return;
+    topo = await Topology.start();
+    // A second upstream interface, with a default route of lower priority than vA's.
+    const setup = [
+      "ip link add vC type veth peer name vD",
+      "ip addr add 203.0.113.99/24 dev vC",
+      "ip link set vC up",
+      "ip link set vD up",
+      "ip route add default via 203.0.113.1 dev vC metric 500",
+    ].join(" && ");
+    const r = await topo.run(["sh", "-c", setup], { user: "root" });
+    if (r.code !== 0) throw new Error(explain("second interface", r));
+  });
+  afterAll(async () => topo?.stop());
+
+  test.skipIf(!!skip)("-i takes the address and gateway of the named interface instead of the first default route", async () => {
+    const r = await topo.run([bin.path, "--config-net", "-4", "-i", "vC", "--", "sh", "-c", "ip -j addr show dev vC; ip -j route"]);
+    expect(r.code, explain("pasta -i vC", r)).toBe(0);
+    const [addr, routes] = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(addr[0].addr_info.filter((a: any) => a.family === "inet").map((a: any) => a.local)).toEqual(["203.0.113.99"]);
+    expect(routes.find((x: any) => x.dst === "default")?.gateway).toBe("203.0.113.1");
+  }, 20_000);
+
+  test.skipIf(!!skip || bin.upstream2023)("-i with an interface that does not exist is one line naming it, exit 1", async () => {
+    const r = await topo.run([bin.path, "--config-net", "-i", "nosuch0", "--", "true"]);
+    expect(r.code, explain("pasta -i nosuch0", r)).toBe(1);
+    expect(r.stderr).toContain("nosuch0");
+  }, 20_000);
+});
