@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// profile.ts - where a pasta spends its time on the tap TCP path: syscalls per MB, frames per wakeup
+//
+// Run (as root, after `npm run build`):
+//   bun run perf/profile.ts                       ours and Debian's pasta, MTU 65520 and 1500
+//   bun run perf/profile.ts --mb 256 --mtu 1500   smaller transfer, one MTU
+//   bun run perf/profile.ts --cpu-prof            also a Bun CPU profile of ours per transfer
+//                                                 (BUN_OPTIONS=--cpu-prof --cpu-prof-md), kept
+//                                                 in perf/results/profile/
+//   bun run perf/profile.ts --perf-record         also `perf record` of each pasta (kernel and
+//                                                 native symbols; JIT code shows as [unknown]):
+//                                                 user/kernel split and the top symbols
+//
+// For each pasta, MTU and direction, a fresh session (session.ts) moves --mb MB with
+// `iperf3 -n` over the tap (IPv4), while `perf stat` counts the pasta's syscalls through the
+// syscalls:sys_enter_* tracepoints (cheap, unlike strace, so batching is not distorted), its
+// context switches and its CPU time. Printed per MB moved, with two ratios:
+//   frames per wakeup   read() calls on the tap side per epoll_wait() (n2h: the tap's frames
+//                       are read one per read(); in h2n read() is rarely used)
+//   segments per send   bytes / MSS / (send-side socket calls) for n2h: >1 means batching
+// This is a diagnostic, not a benchmark: the numbers are not in `npm run perf`.
+
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { Topology, topologyUnavailable } from "../tests/harness/netns.ts";
+import { cpuSeconds, transfer } from "./measure.ts";
+import { startSession, type Tool } from "./session.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const { values: flags } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    mb: { type: "string", default: "512" },
+    mtu: { type: "string", default: "65520,1500" },
+    "cpu-prof": { type: "boolean", default: false },
+    "perf-record": { type: "boolean", default: false },
+    bin: { type: "string", multiple: true },
+  },
+});
+const MB = Number(flags.mb);
+const MTUS = String(flags.mtu).split(",").map(Number);
+const BINS = flags.bin?.length ? flags.bin : [join(ROOT, "dist/pasta"), "/usr/bin/pasta"];
+
+/** Syscalls counted; glibc's send()/recv() are the sendto/recvfrom syscalls. */
+const SYSCALLS = [
+  "read", "write", "writev", "readv", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
+  "epoll_wait", "epoll_pwait", "epoll_ctl", "getsockopt", "setsockopt", "ioctl", "timerfd_settime", "splice",
+  "futex", "madvise", "mmap", "munmap", "mprotect", "openat", "close",
+];
+const EVENTS = ["raw_syscalls:sys_enter", ...SYSCALLS.map((s) => `syscalls:sys_enter_${s}`), "context-switches"];
+
+/** Starts `perf stat` on every thread of `pid`; stop() ends it and returns the counts by event. */
+function perfStat(pid: number, out: string): { stop: () => Promise<Map<string, number>> } {
+  const proc = Bun.spawn(["perf", "stat", "-x", ",", "-o", out, "-e", EVENTS.join(","), "-p", String(pid)], {
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  return {
+    async stop() {
+      proc.kill("SIGINT");
+      await proc.exited;
+      const counts = new Map<string, number>();
+      for (const line of readFileSync(out, "utf8").split("\n")) {
+        const f = line.split(",");
+        if (f.length < 3 || line.startsWith("#")) continue;
+        const n = Number(f[0]);
+        const event = f[2] ?? "";
+        const key = event === "raw_syscalls:sys_enter" ? "total" : event.replace(/^syscalls:sys_enter_/, "");
+        if (Number.isFinite(n)) counts.set(key, n);
+      }
+      return counts;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const why = topologyUnavailable(["iperf3", "socat", "gcc", "ss", "perf"]);
+  if (why) throw new Error(why);
+  const tmp = mkdtempSync(join(tmpdir(), "pasta-prof-"));
+  const topo = await Topology.start();
+  try {
+    const cc = Bun.spawnSync(["gcc", "-O2", "-o", join(tmp, "tcp_rr"), join(ROOT, "perf/tcp_rr.c")]);
+    if (cc.exitCode !== 0) throw new Error("gcc tcp_rr.c failed");
+    const rr = join(topo.dir, "tcp_rr");
+    copyFileSync(join(tmp, "tcp_rr"), rr);
+    chmodSync(rr, 0o755);
+    const server = topo.spawn(["iperf3", "-s", "-p", "5201"], { timeoutMs: 3_600_000 });
+    await Bun.sleep(300);
+    const profDir = join(topo.dir, "prof");
+    mkdirSync(profDir);
+    chmodSync(profDir, 0o777);
+    const keep = join(ROOT, "perf/results/profile");
+
+    const rows: string[][] = [];
+    for (const mtu of MTUS) {
+      for (const bin of BINS) {
+        for (const dir of ["n2h", "h2n"] as const) {
+          const ours = !bin.startsWith("/usr/");
+          const tool: Tool = { id: ours ? "ours" : "debian", label: ours ? "ours" : "Debian", kind: "pasta", bin };
+          const env: Record<string, string> =
+            flags["cpu-prof"] && ours ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-md --cpu-prof-dir=${profDir}` } : {};
+          const s = await startSession(topo, tool, mtu, rr, env);
+          const stat = perfStat(s.pid, join(tmp, "stat.csv"));
+          const recordFile = join(tmp, "perf.data");
+          const record = flags["perf-record"]
+            ? Bun.spawn(["perf", "record", "-q", "-F", "999", "-o", recordFile, "-p", String(s.pid)], { stdout: "ignore", stderr: "ignore" })
+            : null;
+          await Bun.sleep(200);
+          const cpu0 = cpuSeconds(s.pid);
+          let r, counts, cpu;
+          try {
+            r = await transfer(topo, s, { path: "tap", dir }, { bytes: `${MB}M` });
+          } catch (e) {
+            rows.push([`${tool.label} ${mtu} ${dir}`, "failed", "", "", "", "", "", String(e instanceof Error ? e.message : e)]);
+            console.log(rows.at(-1)!.join(" | "));
+            continue;
+          } finally {
+            // perf runs outside the topology: stop it ourselves, whatever happened.
+            counts = await stat.stop();
+            if (record) {
+              record.kill("SIGINT");
+              await record.exited;
+            }
+            cpu = cpuSeconds(s.pid) - cpu0;
+            await s.stop();
+          }
+          const mb = r.bytes / 1e6;
+          const per = (k: string) => (counts.get(k) ?? 0) / mb;
+          const epolls = (counts.get("epoll_wait") ?? 0) + (counts.get("epoll_pwait") ?? 0);
+          const mss = mtu - 40;
+          const sends = (counts.get("sendto") ?? 0) + (counts.get("sendmsg") ?? 0);
+          const busiest = SYSCALLS.map((k) => [k, per(k)] as const)
+            .filter(([, v]) => v >= 0.5)
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${v.toFixed(v < 10 ? 1 : 0)}`)
+            .join(", ");
+          rows.push([
+            `${tool.label} ${mtu} ${dir}`,
+            (r.bitsPerSecond / 1e9).toFixed(2),
+            (cpu / (r.bytes / 1e9)).toFixed(2),
+            per("total").toFixed(0),
+            per("context-switches").toFixed(1),
+            epolls ? ((counts.get("read") ?? 0) / epolls).toFixed(1) : "-",
+            dir === "n2h" && sends ? (r.bytes / mss / sends).toFixed(1) : "-",
+            busiest,
+          ]);
+          console.log(rows.at(-1)!.join(" | "));
+          if (record) {
+            const rep = Bun.spawnSync(
+              ["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "dso,sym", "--percent-limit", "1.5"],
+              { stdout: "pipe", stderr: "ignore" },
+            );
+            const lines = rep.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l));
+            const kernel = lines.filter((l) => l.includes("[k]"));
+            const pct = (ls: string[]) => ls.reduce((a, l) => a + parseFloat(l), 0).toFixed(0);
+            const dso = Bun.spawnSync(["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "dso"], {
+              stdout: "pipe",
+              stderr: "ignore",
+            });
+            const byDso = dso.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l)).slice(0, 6);
+            console.log(`  perf record by object: ${byDso.map((l) => l.trim().replace(/\s+/g, " ")).join("; ")}`);
+            const tid = Bun.spawnSync(["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "pid"], {
+              stdout: "pipe",
+              stderr: "ignore",
+            });
+            const byTid = tid.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l)).slice(0, 5);
+            console.log(`  perf record by thread: ${byTid.map((l) => l.trim().replace(/\s+/g, " ")).join("; ")}`);
+            const pair = Bun.spawnSync(
+              ["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "pid,dso", "--percent-limit", "2"],
+              { stdout: "pipe", stderr: "ignore" },
+            );
+            const byPair = pair.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l)).slice(0, 8);
+            console.log(`  perf record by thread and object: ${byPair.map((l) => l.trim().replace(/\s+/g, " ")).join("; ")}`);
+            console.log(`  perf record: kernel symbols ${pct(kernel)}% of samples shown (>= 1.5% each); top:`);
+            for (const l of lines.slice(0, 14)) console.log(`    ${l.trim()}`);
+          }
+          if (env.BUN_OPTIONS) {
+            await Bun.sleep(500);
+            mkdirSync(keep, { recursive: true });
+            for (const f of readdirSync(profDir)) {
+              const to = join(keep, `${mtu}-${dir}-${f}`);
+              copyFileSync(join(profDir, f), to);
+              rmSync(join(profDir, f));
+              console.log(`  profile: ${to}`);
+            }
+          }
+        }
+      }
+    }
+    console.log(
+      "\n| run | Gbit/s | CPU s/GB | syscalls/MB | ctx sw/MB | tap reads per epoll_wait | segments per send | syscalls per MB, busiest |",
+    );
+    console.log("|---|---:|---:|---:|---:|---:|---:|---|");
+    for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+    await server.kill();
+  } finally {
+    await topo.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();
