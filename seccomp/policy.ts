@@ -40,7 +40,7 @@ export const ALLOWED_SYSCALLS: readonly string[] = [...new Set([...RUNTIME_SYSCA
  * command's fork and exec, daemonizing): their `@syscalls` tags need no entry.
  */
 export const STARTUP_ONLY_SYSCALLS = [
-  "unshare", "setns", "execve", "fork", "vfork", "clone", "sethostname", "setresuid",
+  "unshare", "setns", "execve", "fork", "vfork", "clone", "sethostname", "setresuid", "setgroups",
   "setresgid", "close_range", "chdir", "umask", "fchmod", "setsid", "memfd_create", "eventfd2",
   "signalfd4", "getppid", "getuid", "getgid", "socketpair", "epoll_create1",
 ] as const;

@@ -995,7 +995,6 @@ const NOT_YET: readonly { readonly label: string; readonly test: (c: Config) => 
   { label: "--migrate-no-linger", test: (c) => c.given.has("migrate-no-linger") },
   { label: "--conf-path", test: (c) => c.given.has("conf-path") },
   { label: "--stats", test: (c) => c.given.has("stats") },
-  { label: "--runas", test: (c) => c.given.has("runas") },
   { label: "--chroot-fallback", test: (c) => c.given.has("chroot-fallback") },
   { label: "--freebind", test: (c) => c.given.has("freebind") },
 ];

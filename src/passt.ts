@@ -212,7 +212,7 @@ export function runPasst(conf: Config): number {
 
   if (conf.pidFile) writePidFile(conf.pidFile);
   daemonReady(conf.fd === null ? [] : [conf.fd]);
-  sandbox();
+  sandbox(conf);
   const code = loop.run();
   if (socketPath) unlink(socketPath);
   pcap?.close();

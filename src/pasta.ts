@@ -244,7 +244,7 @@ export function runPasta(conf: Config): number {
 
   if (conf.pidFile) writeFileSync(conf.pidFile, `${process.pid}\n`);
   daemonReady();
-  sandbox();
+  sandbox(conf);
   const code = loop.run();
   logStats(ctx);
   pcap?.close();

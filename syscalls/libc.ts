@@ -76,6 +76,9 @@ const lib = dlopen("libc.so.6", {
   getpid: { args: [], returns: "i32" },
   getuid: { args: [], returns: "u32" },
   getgid: { args: [], returns: "u32" },
+  setresuid: { args: ["u32", "u32", "u32"], returns: "i32" },
+  setresgid: { args: ["u32", "u32", "u32"], returns: "i32" },
+  setgroups: { args: ["u64", "ptr"], returns: "i32" },
   prctl: { args: ["i32", "u64", "u64", "u64", "u64"], returns: "i32" },
   getrlimit: { args: ["i32", "ptr"], returns: "i32" },
   setrlimit: { args: ["i32", "ptr"], returns: "i32" },
@@ -387,6 +390,21 @@ export function kill(pid: number, sig: number): number {
 /** Returns the process id, never fails.  @syscalls getpid */
 export function getpid(): number {
   return S.getpid();
+}
+/**
+ * Sets real, effective and saved user ids of every thread (glibc broadcasts the
+ * change to all threads). Returns 0, or -errno.  @syscalls setresuid
+ */
+export function setresuid(uid: number): number {
+  return ret(S.setresuid(uid, uid, uid));
+}
+/** As setresuid(), for group ids.  @syscalls setresgid */
+export function setresgid(gid: number): number {
+  return ret(S.setresgid(gid, gid, gid));
+}
+/** Drops every supplementary group. Returns 0, or -errno.  @syscalls setgroups */
+export function setgroupsNone(): number {
+  return ret(S.setgroups(0, null));
 }
 /** Returns the real user id, never fails.  @syscalls getuid */
 export function getuid(): number {

@@ -6,6 +6,7 @@ import { parseArgs } from "../../src/conf.ts";
 import { buildCtx, type HostInfo, parseResolvConf, templateName } from "../../src/host.ts";
 import type { AddrInfo, HostTemplate } from "../../src/netlink.ts";
 import { formatIp, parseIp } from "../../src/wire/addr.ts";
+import { runasIds } from "../../src/sandbox.ts";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -128,5 +129,28 @@ describe("buildCtx()", () => {
     ctx.ip4!.addrSeen[3] = 99;
     expect(fmt(conf.addr4)).toBe("203.0.113.7");
     expect(fmt(ctx.ip4?.addr)).toBe("203.0.113.7");
+  });
+});
+
+describe("runasIds()", () => {
+  const files: Record<string, string> = {
+    "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\nalice:x:1001:1002::/home/alice:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+    "/etc/group": "root:x:0:\nstaff:x:50:\n",
+  };
+  const read = (p: string): string => {
+    const t = files[p];
+    if (t === undefined) throw new Error(`ENOENT ${p}`);
+    return t;
+  };
+
+  test.each<[string | null, [number, number]]>([
+    [null, [65534, 65534]],
+    ["1000", [1000, 1000]],
+    ["1000:2000", [1000, 2000]],
+    ["alice", [1001, 1002]],
+    ["alice:staff", [1001, 50]],
+    ["nobody:50", [65534, 50]],
+  ])("--runas %p gives %p", (runas, ids) => {
+    expect(runasIds(runas, read)).toEqual(ids);
   });
 });

@@ -105,3 +105,59 @@ describe.each(pastaBinaries().filter((b) => !b.upstream2023).map((b) => [b.name,
     }, 20_000);
   },
 );
+
+// Upstream drops to nobody (or --runas) once set up when started as root.
+describe.each(pastaBinaries().filter((b) => !b.upstream2023).map((b) => [b.name, b] as const))(
+  "pasta started as root (%s)",
+  (_name, bin) => {
+    const skip = suiteSkipReason(bin, ["ping"]);
+    let topo: Topology;
+
+    beforeAll(async () => {
+      if (skip) return;
+      topo = await Topology.start();
+    });
+    afterAll(async () => topo?.stop());
+
+    /**
+     * Starts pasta as root with `opts`, reads its ids from outside its user namespace (from
+     * inside, ids it does not map show as the overflow id) and pings through it.
+     */
+    async function idsOfPasta(opts: string[]): Promise<{ status: string; ping: string }> {
+      const pidFile = join(topo.dir, `pasta-root-${opts.length}.pid`);
+      const pasta = topo.spawn(
+        [bin.path, "--config-net", "-P", pidFile, ...opts, "--", "sh", "-c", `sleep 1; ping -c1 -W2 ${ADDR.remote4} >/dev/null && echo ping-ok; sleep 1`],
+        { user: "root" },
+      );
+      try {
+        await Bun.sleep(700);
+        const pid = (await topo.run(["cat", pidFile], { user: "root" })).stdout.trim();
+        const status = await topo.run(["grep", "-E", "^(Uid|Gid):", `/proc/${pid}/status`], { user: "root" });
+        const r = await pasta.wait(10_000);
+        return { status: status.stdout, ping: r.stdout };
+      } finally {
+        await pasta.kill("SIGKILL");
+      }
+    }
+
+    test.skipIf(!!skip)("runs as nobody once set up, and keeps serving the namespace", async () => {
+      const r = await idsOfPasta([]);
+      expect(r.status).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
+      expect(r.status).toMatch(/^Gid:\s+65534\s+65534\s+65534\s+65534$/m);
+      expect(r.ping).toContain("ping-ok");
+    }, 20_000);
+
+    test.skipIf(!!skip)("--runas UID:GID picks whom it becomes", async () => {
+      const r = await idsOfPasta(["--runas", "4242:4343"]);
+      expect(r.status).toMatch(/^Uid:\s+4242\s+4242\s+4242\s+4242$/m);
+      expect(r.status).toMatch(/^Gid:\s+4343\s+4343\s+4343\s+4343$/m);
+      expect(r.ping).toContain("ping-ok");
+    }, 20_000);
+
+    test.skipIf(!!skip)("--runas with a user that does not exist is one line naming it, exit 1", async () => {
+      const r = await topo.run([bin.path, "--config-net", "--runas", "no-such-user-x", "--", "true"], { user: "root" });
+      expect(r.code, explain("pasta --runas no-such-user-x", r)).toBe(1);
+      expect(r.stderr).toContain("no-such-user-x");
+    }, 20_000);
+  },
+);

@@ -453,7 +453,7 @@ describe("unsupportedOptions()", () => {
     ["passt", ["--repair-path", "none"], ["--repair-path"]],
     ["passt", ["-c", "/tmp/c"], ["--conf-path"]],
     ["passt", ["-f", "--stats", "1"], ["--stats"]],
-    ["passt", ["--runas", "1000"], ["--runas"]],
+    ["passt", ["--runas", "1000"], []],
     ["passt", ["--chroot-fallback", "--freebind"], ["--chroot-fallback", "--freebind"]],
     ["passt", ["--no-splice"], []],
     ["pasta", ["--splice-only"], []],
