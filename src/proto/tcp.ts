@@ -25,14 +25,25 @@
 // discard buffer in front of the frames (up to DISCARD_IOVS MiB).
 //
 // Guest to host: each in-sequence segment is written with send(); what the
-// socket does not take is not acknowledged (the guest retransmits it), and we
-// advertise a zero window until EPOLLOUT says the socket has room again.
-// Out-of-sequence data is dropped and answered with an immediate duplicate ACK.
-// In-sequence ACKs are sent once per batch of guest frames (tcpBatchEnd()).
-// The ACK number is what the socket took (upstream does so for local and
-// low-RTT peers; following tcpi_bytes_acked for remote peers is not done yet).
-// The window we advertise is tcpi_snd_wnd of the socket (SO_SNDBUF without
-// it), scaled by our shift (MAX_WS, 256x, when the guest scales).
+// socket does not take is not acknowledged. In-sequence ACKs are sent once
+// per batch of guest frames (tcpBatchEnd()). The ACK number is what the
+// socket took (upstream does so for local and low-RTT peers; following
+// tcpi_bytes_acked for remote peers is not done yet). The window we advertise
+// is the room left in the socket's send buffer, less a margin for the
+// kernel's overhead (updateWndToTap()), scaled by our shift (MAX_WS, 256x,
+// when the guest scales): a guest that keeps to it never sends what we must
+// drop. When the socket is nearly full, EPOLLOUT is armed, and its edge sends
+// a window update; that also lets the kernel grow the buffer.
+//
+// If the socket takes less than a segment anyway, the rest, and whatever the
+// guest sends after it in sequence, goes to the connection's spill buffer
+// (allocated then, up to SPILL_MAX_BYTES, freed once written) and is not
+// acknowledged; we advertise a zero window, and EPOLLOUT writes the spill,
+// then reopens the window. The guest never has to retransmit for want of
+// room here: without SACK that costs it one round trip per segment after the
+// hole, or its retransmission timer. A FIN behind spilled data waits for it
+// (FIN_PENDING). Out-of-sequence data (frames lost on the tap) is dropped and
+// answered with an immediate duplicate ACK.
 //
 // Handshakes: a guest SYN creates the flow and a non-blocking socket and
 // connect()s to the NATed destination (fwd.ts: the gateway reaches host
@@ -59,6 +70,7 @@
 //
 // Limits: no SACK, timestamps or PAWS (options are ignored); urgent data is
 // passed as normal data; guest data is written one segment per send() call.
+// The spill buffer is the one place we hold data for a connection.
 
 import {
   accept4, close, connect, getsockname, getsockopt, getsockoptInt, recv, recvmsg, send, setsockopt,
@@ -79,7 +91,9 @@ import { allocFrame, ipv4Frame, ipv6Frame, L4_OFFSET4, L4_OFFSET6, type TapSink 
 import { IpProtocol, type Ipv4View } from "../wire/ipv4.ts";
 import type { Ipv6View } from "../wire/ipv6.ts";
 import { TcpFlag, TcpOptions, TcpView, type TcpFields } from "../wire/tcp.ts";
-import { conns, tcpEventsName, seqAdd, seqDiff, tcpIsn, TcpConnFlag as F, TcpEvent as E } from "./tcp_conn.ts";
+import {
+  conns, tcpConnFromRef, tcpConnNewGen, tcpConnRef, tcpEventsName, seqAdd, seqDiff, tcpIsn, TcpConnFlag as F, TcpEvent as E,
+} from "./tcp_conn.ts";
 import { listeners, tcpListenClose, tcpListenInit } from "./tcp_listen.ts";
 import { tcpSpliceAccept } from "./tcp_splice.ts";
 
@@ -91,6 +105,8 @@ export const RTO_INIT_MS = 1000;
 export const RTO_MAX_MS = 120_000;
 /** Retransmissions of data or FIN before the connection is reset. */
 export const MAX_RETRIES = 5;
+/** Doublings of the window probe interval after RTO_INIT_MS (capped by RTO_MAX_MS). */
+const PROBE_BACKOFF_MAX = 7;
 /** Retransmissions of our SYN or SYN-ACK before the connection is reset. */
 export const SYN_RETRIES = 6;
 /** Time a connection may stay with both FINs done but the host socket open. */
@@ -124,6 +140,10 @@ const DATA_FRAME_BYTES = PAYLOAD_OFFSET6 + MAX_MSS6;
 /** Discard iovecs (1 MiB each) in front of the frames when SO_PEEK_OFF is missing. */
 const DISCARD_IOVS = 16;
 const DISCARD_BYTES = 1 << 20;
+/** First size of a spill buffer (see spillAppend()), doubled as needed. */
+const SPILL_MIN_BYTES = 64 << 10;
+/** Largest spill buffer of one connection: 4 MiB, what Linux lets a send buffer grow to by default. */
+export const SPILL_MAX_BYTES = 4 << 20;
 /** Connections accepted per listener wakeup. */
 const ACCEPT_BATCH = 32;
 
@@ -198,6 +218,8 @@ let tap: TapSink | null = null;
 /** Whether the kernel supports SO_PEEK_OFF on TCP sockets (Linux 6.10+), probed by tcpInit(). */
 let peekOffsetCap = true;
 let activeConns = 0;
+/** Times a connection started spilling (see spill), for tests and statistics. */
+let spillEvents = 0;
 
 /**
  * Returns whether SO_PEEK_OFF works on a TCP socket of this kernel.
@@ -237,6 +259,11 @@ export function tcpSetPeekOffsetCap(cap: boolean): boolean {
   return prev;
 }
 
+/** Returns how many times guest data went to a spill buffer because the socket was full. */
+export function tcpSpillEvents(): number {
+  return spillEvents;
+}
+
 /** Returns the number of live TCP connections (tap side). */
 export function tcpActive(): number {
   return activeConns;
@@ -269,7 +296,7 @@ function epollEvents(i: number): number {
 }
 
 function epollUpdate(i: number): void {
-  const r = loop!.mod(conns.sock[i]!, epollEvents(i), EpollType.TCP, i);
+  const r = loop!.mod(conns.sock[i]!, epollEvents(i), EpollType.TCP, tcpConnRef(i));
   if (log.traceEnabled) log.trace(`TCP: flow ${i}: epoll 0x${(epollEvents(i) >>> 0).toString(16)} -> ${r}`);
 }
 
@@ -324,8 +351,12 @@ function updateWndToTap(i: number): number {
       sndbuf = Math.max(getsockoptInt(s, SOL_SOCKET, SO_SNDBUF), 0);
       queued = ioctl(s, SIOCOUTQ, outq) < 0 ? 0 : outqView.getInt32(0, true);
     }
-    wnd = Math.max(sndbuf - queued - (sndbuf >>> 5) - SNDBUF_MARGIN_BYTES, 0);
-    if (wnd < queued >>> 1 && !(conns.flags[i]! & F.SNDBUF_LOW) && conns.events[i]! & E.ESTABLISHED) {
+    const free = Math.max(sndbuf - queued, 0);
+    // Never more than a quarter of the buffer: a writable socket has a third of it free
+    // (see below), so the window only drops to zero with EPOLLOUT armed to reopen it.
+    wnd = Math.max(free - Math.min((sndbuf >>> 5) + SNDBUF_MARGIN_BYTES, sndbuf >>> 2), 0);
+    // sk_stream_is_writeable(), exactly: armed on anything else, EPOLLOUT would fire at once.
+    if (free < queued >>> 1 && !(conns.flags[i]! & F.SNDBUF_LOW) && conns.events[i]! & E.ESTABLISHED) {
       conns.flags[i]! |= F.SNDBUF_LOW;
       epollUpdate(i);
     }
@@ -382,7 +413,7 @@ function queueAck(i: number): void {
 function timerCtl(i: number): void {
   let fd = conns.timer[i]!;
   if (fd < 0) {
-    fd = timerCreate(loop!, EpollType.TCP_TIMER, i);
+    fd = timerCreate(loop!, EpollType.TCP_TIMER, tcpConnRef(i));
     if (fd < 0) {
       log.debug(`TCP: flow ${i}: no timer: ${errnoName(fd)}`);
       return;
@@ -426,6 +457,7 @@ function tcpClose(i: number, abort: boolean): void {
     close(t);
   }
   conns.reset(i);
+  spill[i] = null;
   flows.free(i);
   activeConns--;
 }
@@ -464,6 +496,9 @@ function dataFromSock(i: number): void {
     const sendable = Math.min(wnd - inflight, DATA_BATCH * mss);
     if (sendable <= 0) {
       conns.flags[i]! |= F.STALLED;
+      // With a zero window only the guest's window update restarts us: if it is lost, we
+      // would wait for ever. The timer probes (RFC 9293 3.8.6.1, tcpTimerHandler()).
+      if (wnd === 0) ackFromTapDue(i);
       return;
     }
     conns.flags[i]! &= ~F.STALLED;
@@ -589,6 +624,7 @@ function ackFromTap(i: number, ack: number, wnd: number, pure: boolean): boolean
       return conns.sock[i]! >= 0;
     }
   }
+  if (oldWnd === 0 && wnd > 0) conns.retries[i] = 0; // probes counted in it (windowProbe())
   if (acked > 0 || wnd > oldWnd || conns.flags[i]! & F.STALLED) dataFromSock(i);
   return conns.sock[i]! >= 0;
 }
@@ -615,39 +651,133 @@ function dataFromTap(i: number): void {
     return;
   }
   const seq = seg.seqNumber;
-  const off = seqDiff(conns.seqFromTap[i]!, seq); // bytes of this segment already written
+  const next = seqAdd(conns.seqFromTap[i]!, conns.spillLen[i]!); // next byte we expect
+  const off = seqDiff(next, seq); // bytes of this segment we have already
   if (off < 0) {
-    // A gap: we keep no out-of-order data. A duplicate ACK at once makes the guest
-    // retransmit, unless we made the hole ourselves: then windowReopened() asks for it
-    // once the socket has room (retransmitted now, it would be dropped again, and a
-    // guest already in fast recovery waits for its retransmission timer).
+    // A gap (frames lost on the tap): we keep no out-of-order data. A duplicate ACK at
+    // once makes the guest retransmit.
     ctx!.stats.drop("tcpOutOfOrder");
-    if (!(conns.flags[i]! & F.DUP_ACK_DUE)) sendFlags(i, TcpFlag.ACK);
+    sendFlags(i, TcpFlag.ACK);
     return;
   }
   if (off < len) {
-    // Even with the window closed: what the socket takes now need not be sent again.
-    const want = len - off;
-    let n = send(conns.sock[i]!, seg.bytes.subarray(hlen + off), want, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n === -Errno.EAGAIN) n = 0;
-    if (n < 0) return tcpRst(i, `send: ${errnoName(n)}`);
-    conns.seqFromTap[i] = seqAdd(conns.seqFromTap[i]!, n);
-    if (n < want) {
-      if (log.debugEnabled) log.debug(`TCP: flow ${i}: socket took ${n} of ${want} bytes, window ${conns.wndToTap[i]! << conns.wsToTap[i]!} sent`);
-      ctx!.stats.drop("tcpSocketFull");
-      conns.flags[i]! |= F.WND_CLOSED | F.DUP_ACK_DUE;
-      epollUpdate(i);
+    const data = seg.bytes.subarray(hlen + off);
+    let taken = 0;
+    if (conns.spillLen[i] === 0) {
+      const n = send(conns.sock[i]!, data, data.byteLength, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0 && n !== -Errno.EAGAIN) return tcpRst(i, `send: ${errnoName(n)}`);
+      taken = Math.max(n, 0);
+      conns.seqFromTap[i] = seqAdd(conns.seqFromTap[i]!, taken);
+    }
+    if (taken < data.byteLength) {
+      if (conns.spillLen[i] === 0) {
+        if (log.debugEnabled) log.debug(`TCP: flow ${i}: socket took ${taken} of ${data.byteLength} bytes (window ${conns.wndToTap[i]! << conns.wsToTap[i]!} sent), spilling`);
+        spillEvents++;
+        conns.flags[i]! |= F.WND_CLOSED;
+        epollUpdate(i);
+      }
+      const kept = spillAppend(i, data.subarray(taken));
+      if (taken + kept < data.byteLength) ctx!.stats.drop("tcpSpillFull");
     }
   }
-  if (seg.fin && seqDiff(conns.seqFromTap[i]!, seqAdd(seq, len)) === 0) {
-    conns.seqFromTap[i] = seqAdd(conns.seqFromTap[i]!, 1);
-    conns.setEvent(i, E.TAP_FIN_RCVD);
-    const r = shutdown(conns.sock[i]!, SHUT_WR);
-    if (r < 0 && r !== -Errno.ENOTCONN) return tcpRst(i, `shutdown: ${errnoName(r)}`);
-    conns.setEvent(i, E.SOCK_FIN_SENT);
-    timerCtl(i);
+  if (seg.fin && seqDiff(seqAdd(conns.seqFromTap[i]!, conns.spillLen[i]!), seqAdd(seq, len)) === 0) {
+    if (conns.spillLen[i]! > 0) conns.flags[i]! |= F.FIN_PENDING;
+    else if (!finFromTap(i)) return;
   }
   queueAck(i);
+}
+
+/**
+ * Takes the guest's FIN, all its data being written: shuts down the socket's
+ * sending side. If the guest already acknowledged our FIN, nothing is left:
+ * the FIN is acknowledged at once and the connection closed. Returns false if
+ * the connection is gone. @syscalls shutdown
+ */
+function finFromTap(i: number): boolean {
+  conns.seqFromTap[i] = seqAdd(conns.seqFromTap[i]!, 1);
+  conns.setEvent(i, E.TAP_FIN_RCVD);
+  const r = shutdown(conns.sock[i]!, SHUT_WR);
+  if (r < 0 && r !== -Errno.ENOTCONN) {
+    tcpRst(i, `shutdown: ${errnoName(r)}`);
+    return false;
+  }
+  conns.setEvent(i, E.SOCK_FIN_SENT);
+  if (conns.has(i, E.TAP_FIN_ACKED)) {
+    sendFlags(i, TcpFlag.ACK);
+    tcpClose(i, false);
+    return false;
+  }
+  timerCtl(i);
+  return true;
+}
+
+// Spill buffers (guest to host) ---------------------------------------------------
+
+/**
+ * Per connection: bytes the guest sent in sequence, inside the window we
+ * advertised, that the socket would not take (spillLen of them, from
+ * seqFromTap on), or null. The window keeps this rare (updateWndToTap()), so
+ * the buffer is allocated when needed and freed once written. Without it the
+ * guest would have to retransmit every segment after the hole, one per round
+ * trip at best without SACK, and a Linux guest that sees more duplicate ACKs
+ * than it has segments in flight stops fast-retransmitting on that
+ * connection altogether: uploads stalled for seconds at a time.
+ */
+const spill: (Uint8Array | null)[] = new Array<Uint8Array | null>(flows.max).fill(null);
+
+/**
+ * Appends `bytes` to the spill of connection `i`, growing it up to
+ * SPILL_MAX_BYTES, and returns how many bytes fit (the guest retransmits the
+ * rest).
+ */
+function spillAppend(i: number, bytes: Uint8Array): number {
+  const len = conns.spillLen[i]!;
+  let buf = spill[i] ?? null;
+  const need = len + bytes.byteLength;
+  if (buf === null || need > buf.byteLength) {
+    let cap = buf === null ? SPILL_MIN_BYTES : buf.byteLength;
+    while (cap < need && cap < SPILL_MAX_BYTES) cap *= 2;
+    cap = Math.min(cap, SPILL_MAX_BYTES);
+    if (buf === null || cap > buf.byteLength) {
+      const grown = new Uint8Array(cap);
+      if (buf !== null) grown.set(buf.subarray(0, len));
+      spill[i] = buf = grown;
+    }
+  }
+  const n = Math.min(bytes.byteLength, buf.byteLength - len);
+  buf.set(bytes.subarray(0, n), len);
+  conns.spillLen[i] = len + n;
+  return n;
+}
+
+/**
+ * Writes what the spill of connection `i` holds to its socket, then, once it
+ * is empty, a FIN that waited for it. Returns false if the connection is gone.
+ * @syscalls sendto
+ */
+function spillFlush(i: number): boolean {
+  const len = conns.spillLen[i]!;
+  const buf = spill[i];
+  if (len === 0 || !buf) return true;
+  const n = send(conns.sock[i]!, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n < 0 && n !== -Errno.EAGAIN) {
+    tcpRst(i, `send: ${errnoName(n)}`);
+    return false;
+  }
+  const taken = Math.max(n, 0);
+  conns.seqFromTap[i] = seqAdd(conns.seqFromTap[i]!, taken);
+  if (taken < len) {
+    buf.copyWithin(0, taken, len);
+    conns.spillLen[i] = len - taken;
+    return true;
+  }
+  conns.spillLen[i] = 0;
+  spill[i] = null;
+  if (conns.flags[i]! & F.FIN_PENDING) {
+    conns.flags[i]! &= ~F.FIN_PENDING;
+    return finFromTap(i);
+  }
+  return true;
 }
 
 /** Handles the guest's answer to our SYN (connection accepted on a listener). */
@@ -661,10 +791,21 @@ function synAckFromTap(i: number): void {
   conns.seqInitFromTap[i] = seg.seqNumber;
   conns.seqFromTap[i] = seqAdd(seg.seqNumber, 1);
   conns.seqAckFromTap[i] = seg.ackNumber;
-  conns.wndFromTap[i] = seg.window;
+  conns.wndFromTap[i] = synWindow(seg.window, conns.wsFromTap[i]!);
   establish(i);
   sendFlags(i, TcpFlag.ACK);
   dataFromSock(i);
+}
+
+/**
+ * Returns the window of a SYN or SYN-ACK from the guest in the units of the
+ * later ones, which the guest scales by 2^`ws`: "The window field in a segment
+ * where the SYN bit is set ... MUST NOT be scaled" (RFC 7323 2.2). Rounded
+ * down, at least 1. Taking it as scaled let us send up to 2^ws times what the
+ * guest could take, until its first ACK.
+ */
+function synWindow(window: number, ws: number): number {
+  return Math.max(window >>> ws, 1);
 }
 
 /** Moves connection `i` to ESTABLISHED: stops the handshake timer, waits for socket data. */
@@ -716,6 +857,7 @@ function connFromTap(v6: boolean): boolean {
   flows.hashInsert(sidxOf(f, INISIDE));
 
   conns.reset(f);
+  tcpConnNewGen(f);
   activeConns++;
   conns.sock[f] = s;
   conns.v6[f] = v6 ? 1 : 0;
@@ -725,8 +867,8 @@ function connFromTap(v6: boolean): boolean {
   conns.peerPort[f] = dport;
   conns.seqInitFromTap[f] = seg.seqNumber;
   conns.seqFromTap[f] = seqAdd(seg.seqNumber, 1);
-  conns.wndFromTap[f] = seg.window;
   conns.wsFromTap[f] = opts.windowScale ?? 0;
+  conns.wndFromTap[f] = synWindow(seg.window, conns.wsFromTap[f]!);
   conns.wsToTap[f] = opts.windowScale === null ? 0 : MAX_WS;
   conns.mssToTap[f] = Math.min(opts.mss ?? MSS_DEFAULT, mtuMss(v6));
   const isn = tcpIsn(aSrc, 0, sport, aDst, 0, dport);
@@ -734,7 +876,7 @@ function connFromTap(v6: boolean): boolean {
   conns.seqAckFromTap[f] = isn;
   conns.lastActivityMs[f] = now();
   conns.setEvent(f, E.TAP_SYN_RCVD);
-  const er = loop!.add(s, epollEvents(f), EpollType.TCP, f);
+  const er = loop!.add(s, epollEvents(f), EpollType.TCP, tcpConnRef(f));
   if (er < 0) {
     tcpRst(f, `epoll_ctl: ${errnoName(er)}`);
     return true;
@@ -881,28 +1023,29 @@ function sockError(i: number): number {
   return e > 0 ? -e : e;
 }
 
-/** Duplicate ACKs that make a guest retransmit at once (RFC 5681 3.2: "3 duplicate ACKs"). */
-const FAST_RETRANSMIT_DUP_ACKS = 3;
-
 /**
  * Handles EPOLLOUT after we closed or shrank the window for want of room in
- * the socket: sends a window update and, if guest data was dropped
- * (DUP_ACK_DUE), FAST_RETRANSMIT_DUP_ACKS copies of it, which the guest
- * counts as duplicate ACKs (same ACK number and window, no data) and answers
- * by retransmitting the first byte we lack. Without them it would wait for its
- * retransmission timer: with SACK not negotiated, nothing else tells it.
+ * the socket: writes the spill, if any, and once it is all written, sends a
+ * window update. While some of it is left, the ACK of what was written keeps
+ * the window closed, and the next EPOLLOUT goes on.
  */
 function windowReopened(i: number): void {
-  const dup = conns.flags[i]! & F.DUP_ACK_DUE;
-  conns.flags[i]! &= ~(F.WND_CLOSED | F.SNDBUF_LOW | F.DUP_ACK_DUE);
+  if (conns.spillLen[i]! > 0) {
+    if (!spillFlush(i)) return;
+    if (conns.spillLen[i]! > 0) {
+      sendFlags(i, TcpFlag.ACK);
+      return;
+    }
+  }
+  conns.flags[i]! &= ~(F.WND_CLOSED | F.SNDBUF_LOW);
   epollUpdate(i);
   sendFlags(i, TcpFlag.ACK);
-  if (dup) for (let k = 0; k < FAST_RETRANSMIT_DUP_ACKS; k++) tap!.send(ctrlFrame.subarray(0, ctrlFrameLen));
 }
 
-/** epoll handler for connection sockets (EpollType.TCP, index = flow). */
-export function tcpSockHandler(i: number, events: number, fd: number): void {
-  if (conns.sock[i] !== fd) return; // stale event for a closed connection
+/** epoll handler for connection sockets (EpollType.TCP, index = tcpConnRef() of the flow). */
+export function tcpSockHandler(ref: number, events: number, fd: number): void {
+  const i = tcpConnFromRef(ref);
+  if (i < 0 || conns.sock[i] !== fd) return; // stale event for a closed connection
   if (log.traceEnabled) log.trace(`TCP: flow ${i}: socket events 0x${events.toString(16)}, ${tcpEventsName(conns.events[i]!)}`);
   conns.lastActivityMs[i] = now();
   const ev = conns.events[i]!;
@@ -933,9 +1076,23 @@ export function tcpSockHandler(i: number, events: number, fd: number): void {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) dataFromSock(i);
 }
 
-/** epoll handler for connection timers (EpollType.TCP_TIMER, index = flow). @syscalls read */
-export function tcpTimerHandler(i: number, _events: number, fd: number): void {
-  if (conns.timer[i] !== fd) return;
+/**
+ * Sends the guest a window probe: an ACK whose sequence number is one it has
+ * seen already, which a receiver must answer with an ACK carrying its window
+ * ("If an incoming segment is not acceptable, an acknowledgment should be
+ * sent in reply", RFC 9293 3.10.7.4). Unlike a probe with a byte of data,
+ * it needs no data in the window.
+ */
+function windowProbe(i: number): void {
+  conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, -1);
+  sendFlags(i, TcpFlag.ACK);
+  conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, 1);
+}
+
+/** epoll handler for connection timers (EpollType.TCP_TIMER, index = tcpConnRef() of the flow). @syscalls read */
+export function tcpTimerHandler(ref: number, _events: number, fd: number): void {
+  const i = tcpConnFromRef(ref);
+  if (i < 0 || conns.timer[i] !== fd) return;
   timerRead(fd);
   if (conns.sock[i]! < 0) return;
   const ev = conns.events[i]!;
@@ -948,6 +1105,13 @@ export function tcpTimerHandler(i: number, _events: number, fd: number): void {
         sendFlags(i, TcpFlag.SYN, synMss(i));
         conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, 1);
       } else sendSynAck(i);
+      timerCtl(i);
+      return;
+    }
+    if (conns.wndFromTap[i] === 0) {
+      // A zero window is no failure: probe it for as long as the guest keeps it shut.
+      windowProbe(i);
+      if (conns.retries[i]! < PROBE_BACKOFF_MAX) conns.retries[i]!++;
       timerCtl(i);
       return;
     }
@@ -1027,6 +1191,7 @@ function connFromSock(slot: number, s: number): void {
   flows.hashInsert(sidxOf(f, TGTSIDE));
 
   conns.reset(f);
+  tcpConnNewGen(f);
   activeConns++;
   conns.sock[f] = s;
   conns.v6[f] = v6 ? 1 : 0;
@@ -1040,7 +1205,7 @@ function connFromSock(slot: number, s: number): void {
   conns.seqAckFromTap[f] = isn;
   conns.lastActivityMs[f] = now();
   conns.setEvent(f, E.SOCK_ACCEPTED);
-  const er = loop!.add(s, epollEvents(f), EpollType.TCP, f);
+  const er = loop!.add(s, epollEvents(f), EpollType.TCP, tcpConnRef(f));
   if (er < 0) {
     tcpClose(f, true);
     return;

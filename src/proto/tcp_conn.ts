@@ -35,16 +35,16 @@
 //   ACK_TO_TAP_DUE    guest data was written: an ACK is queued for batchEnd
 //   ACK_FROM_TAP_DUE  we sent data or SYN/FIN the guest has not acked: the
 //                     retransmission timer runs
-//   WND_CLOSED        the socket took less than the guest sent: we advertise
-//                     a zero window until EPOLLOUT, then send a window update
+//   WND_CLOSED        the socket took less than the guest sent: the rest is
+//                     in the connection's spill buffer (tcp.ts), we advertise
+//                     a zero window, and EPOLLOUT writes the spill and then
+//                     sends a window update
 //   SNDBUF_LOW        the socket is not writable (the kernel's test: free
 //                     space under half of what is queued), so the window we
 //                     advertised is small: EPOLLOUT is armed, and its edge
 //                     sends a window update
-//   DUP_ACK_DUE       guest data in sequence was dropped for want of room:
-//                     once there is room, duplicate ACKs ask the guest to
-//                     retransmit it (fast retransmit, RFC 5681 3.2); until
-//                     then, segments after the hole get no duplicate ACK
+//   FIN_PENDING       the guest's FIN came in sequence after spilled data: it
+//                     is handled once the spill is written
 
 import { getrandom } from "../../syscalls/mod.ts";
 import { flows } from "../flow/table.ts";
@@ -72,7 +72,7 @@ export const TcpConnFlag = {
   ACK_FROM_TAP_DUE: 1 << 2,
   WND_CLOSED: 1 << 3,
   SNDBUF_LOW: 1 << 4,
-  DUP_ACK_DUE: 1 << 5,
+  FIN_PENDING: 1 << 5,
 } as const;
 
 /** Returns the event bits as text for logs, e.g. "ESTABLISHED|TAP_FIN_RCVD" ("CLOSED" for none). */
@@ -127,6 +127,8 @@ export class TcpConns {
   readonly mssToTap: Uint16Array;
   /** Duplicate ACKs in a row from the guest for seqAckFromTap. */
   readonly dupAcks: Uint8Array;
+  /** Bytes from the guest after seqFromTap held in the spill buffer (the socket had no room), unacknowledged. */
+  readonly spillLen: Uint32Array;
   /** Retransmissions since the guest last acknowledged new data (or SYN retries). */
   readonly retries: Uint8Array;
   /** Last activity on either side, in ms on the performance.now() clock. */
@@ -152,6 +154,7 @@ export class TcpConns {
     this.wsToTap = new Uint8Array(max);
     this.mssToTap = new Uint16Array(max);
     this.dupAcks = new Uint8Array(max);
+    this.spillLen = new Uint32Array(max);
     this.retries = new Uint8Array(max);
     this.lastActivityMs = new Float64Array(max);
   }
@@ -170,6 +173,7 @@ export class TcpConns {
     this.wsFromTap[i] = this.wsToTap[i] = 0;
     this.mssToTap[i] = 0;
     this.dupAcks[i] = this.retries[i] = 0;
+    this.spillLen[i] = 0;
     this.lastActivityMs[i] = 0;
   }
 
@@ -192,6 +196,38 @@ export class TcpConns {
 
 /** The connection table, one entry per flow of the shared flow table. */
 export const conns: TcpConns = new TcpConns(flows.max);
+
+// Epoll references ---------------------------------------------------------------
+//
+// A connection's socket and timer are registered with a reference of its flow
+// index and, in the bits the flow index leaves free of the loop's 24, a
+// generation that changes each time the entry is reused. Without it, an event
+// read in the same epoll batch as the close of a connection could be handed to
+// a new connection that got the same flow index and, since the kernel reuses
+// the lowest free descriptor, the same fd number: a reset was taken for the
+// new connection's failed connect(), and the guest's SYN answered with RST.
+
+const INDEX_BITS = Math.max(1, Math.ceil(Math.log2(flows.max)));
+const GEN_BITS = Math.max(0, 24 - INDEX_BITS);
+const INDEX_MASK = (1 << INDEX_BITS) - 1;
+/** Generation of each entry, advanced by tcpConnNewGen(). Not cleared by reset(). */
+const gens = new Uint8Array(flows.max);
+
+/** Advances the generation of entry `i`: call it when a new connection takes the entry. */
+export function tcpConnNewGen(i: number): void {
+  gens[i] = (gens[i]! + 1) & ((1 << Math.min(GEN_BITS, 8)) - 1);
+}
+
+/** Returns the epoll index for entry `i`: its flow index and generation. */
+export function tcpConnRef(i: number): number {
+  return GEN_BITS === 0 ? i : i | (gens[i]! << INDEX_BITS);
+}
+
+/** Returns the entry an epoll index refers to, or -1 if that entry has moved on to a newer connection. */
+export function tcpConnFromRef(ref: number): number {
+  const i = ref & INDEX_MASK;
+  return GEN_BITS === 0 || ref >>> INDEX_BITS === gens[i] ? i : -1;
+}
 
 /** Returns (a + n) modulo 2^32. */
 export function seqAdd(a: number, n: number): number {

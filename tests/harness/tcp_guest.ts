@@ -132,6 +132,8 @@ export interface TcpGuestOptions {
   ws?: number | null;
   /** Window we advertise, unscaled. Default 65535. */
   window?: number;
+  /** Send as if the peer's window had no end (a guest racing a shrinking window). Default false. */
+  ignoreWindow?: boolean;
 }
 
 /** One guest TCP endpoint: active (connect()) or passive (created on a SYN to a listening port). */
@@ -169,7 +171,9 @@ export class TcpGuest {
   private lastProgressMs = performance.now();
   private readonly mss: number;
   private readonly ws: number | null;
-  private readonly window: number;
+  /** Window we advertise from now on, unscaled; changing it sends no window update by itself. */
+  window: number;
+  private readonly ignoreWindow: boolean;
 
   constructor(
     private readonly stack: GuestStack,
@@ -184,6 +188,7 @@ export class TcpGuest {
     this.mss = o.mss ?? 1460;
     this.ws = o.ws === undefined ? 7 : o.ws;
     this.window = o.window ?? 65535;
+    this.ignoreWindow = o.ignoreWindow ?? false;
     this.iss = (Math.random() * 0xffffffff) >>> 0;
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
@@ -267,6 +272,11 @@ export class TcpGuest {
       this.peerWnd = t.window * 2 ** this.peerWs;
     }
     const len = t.payload.byteLength;
+    if (len === 0 && !t.fin && seqDiff(t.seqNumber, this.rcvNxt) < 0) {
+      // Not acceptable (RFC 9293 3.10.7.4), e.g. a window probe: answer with an ACK.
+      this.needAck = true;
+      return;
+    }
     if (len > 0 || t.fin) {
       const off = seqDiff(this.rcvNxt, t.seqNumber);
       if (off < 0) {
@@ -304,7 +314,7 @@ export class TcpGuest {
     for (;;) {
       const off = seqDiff(this.sndNxt, base);
       if (off >= this.out.byteLength) break;
-      const room = this.peerWnd - seqDiff(this.sndNxt, this.sndUna);
+      const room = this.ignoreWindow ? Infinity : this.peerWnd - seqDiff(this.sndNxt, this.sndUna);
       const len = Math.min(this.peerMss, this.out.byteLength - off, room);
       if (len <= 0) break;
       this.emit(TcpFlag.ACK | TcpFlag.PSH, this.sndNxt, this.rcvNxt, false, this.out.subarray(off, off + len));

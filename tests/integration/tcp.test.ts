@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { close, Errno } from "../../syscalls/mod.ts";
 import { Loop } from "../../src/loop/loop.ts";
 import { flows } from "../../src/flow/table.ts";
-import { tcpActive, tcpCloseAll, tcpInit, tcpSetPeekOffsetCap } from "../../src/proto/tcp.ts";
+import { tcpActive, tcpCloseAll, tcpInit, tcpSetPeekOffsetCap, tcpSpillEvents } from "../../src/proto/tcp.ts";
 import { TcpFlag } from "../../src/wire/tcp.ts";
 import {
   acceptOne, connectLoopback, freePort, GuestStack, GUEST4, GUEST6_LL, GW4, GW6, HostSock, listenLoopback,
@@ -138,6 +138,22 @@ describe.each([false, true])("IPv%s", (v6flag) => {
     runUntil(loop, stack, () => false, 300);
     expect(stack.tap.sent).toBe(before);
     expect(g.receivedBytes).toBe(64);
+  });
+
+  test(`test_${name}_host_closes_first: the guest's FIN after it acknowledged ours ends the connection at once`, () => {
+    const stack = setup();
+    const port = server(v6, (h) => h.write(pattern(3000, 9), true));
+    const g = stack.open(guestDst(v6), port);
+    g.connect();
+    // The host sends and closes; the guest takes the data and acknowledges our FIN...
+    expect(runUntil(loop, stack, () => g.finReceived && g.receivedBytes === 3000, 3000)).toBe(true);
+    runUntil(loop, stack, () => false, 100);
+    expect(tcpActive()).toBe(1);
+    // ...and closes only later: nothing is left to wait for, no FIN timeout, no reset.
+    g.close();
+    expect(runUntil(loop, stack, () => tcpActive() === 0, 1000)).toBe(true);
+    expect(g.rstReceived).toBe(false);
+    expect(flows.count).toBe(0);
   });
 
   test(`test_${name}_guest_rst: closes the host side (ECONNRESET or EOF)`, () => {
@@ -290,6 +306,69 @@ test("test_zero_window_socket_full: guest data beyond what the socket takes is n
   loop.mod(host!.fd, 1 | 0x2000, HOST_SOCK, hostSocks.indexOf(host!));
   expect(runUntil(loop, stack, () => host!.receivedBytes === up.byteLength && g.allAcked, 15000)).toBe(true);
   expect(host!.hash.digest("hex")).toBe(sha256(up));
+});
+
+test("test_spill_socket_full: guest data beyond the window goes to the spill, not acked, then written once, in order", () => {
+  const stack = setup();
+  const up = pattern(12 << 20, 13);
+  let host: HostSock | null = null;
+  const port = server(false, (h) => {
+    host = h;
+    loop.mod(h.fd, 0, HOST_SOCK, hostSocks.indexOf(h)); // not reading yet
+  });
+  const g = stack.open(GW4, port, { mss: 65000, ignoreWindow: true });
+  g.connect();
+  const spillsBefore = tcpSpillEvents();
+  g.write(up);
+  runUntil(loop, stack, () => false, 300);
+  expect(host).not.toBeNull();
+  expect(tcpSpillEvents()).toBeGreaterThan(spillsBefore);
+  expect(g.allAcked).toBe(false);
+  loop.mod(host!.fd, 1 | 0x2000, HOST_SOCK, hostSocks.indexOf(host!));
+  expect(runUntil(loop, stack, () => host!.receivedBytes === up.byteLength && g.allAcked, 15000)).toBe(true);
+  expect(host!.hash.digest("hex")).toBe(sha256(up));
+});
+
+test("test_spill_fin_pending: a FIN behind spilled data is passed on once the data is written", () => {
+  const stack = setup();
+  // Small enough for all of it to fit the socket and the spill: the FIN arrives in sequence.
+  const up = pattern(4 << 20, 14);
+  let host: HostSock | null = null;
+  const port = server(false, (h) => {
+    host = h;
+    loop.mod(h.fd, 0, HOST_SOCK, hostSocks.indexOf(h));
+  });
+  const g = stack.open(GW4, port, { mss: 65000, ignoreWindow: true });
+  g.connect();
+  const spillsBefore = tcpSpillEvents();
+  g.write(up);
+  g.close();
+  runUntil(loop, stack, () => false, 300);
+  expect(tcpSpillEvents()).toBeGreaterThan(spillsBefore);
+  expect(stack.ctx.stats.drops.get("tcpSpillFull") ?? 0).toBe(0);
+  expect(g.allAcked).toBe(false);
+  expect(host!.eof).toBe(false);
+  loop.mod(host!.fd, 1 | 0x2000, HOST_SOCK, hostSocks.indexOf(host!));
+  expect(runUntil(loop, stack, () => host!.eof && g.allAcked, 15000)).toBe(true);
+  expect(host!.receivedBytes).toBe(up.byteLength);
+  expect(host!.hash.digest("hex")).toBe(sha256(up));
+});
+
+test("test_zero_window_probe: a guest window that opens without a window update is found by probing", () => {
+  const stack = setup();
+  const down = pattern(100_000, 15);
+  const port = server(false, (h) => h.write(down));
+  // Window 0 from the start: the SYN's zero counts as one unit (128 bytes); then nothing.
+  const g = stack.open(GW4, port, { window: 0 });
+  g.connect();
+  runUntil(loop, stack, () => false, 500);
+  const stalledAt = g.receivedBytes;
+  expect(stalledAt).toBeLessThan(down.byteLength);
+  // The guest's window opens, but the update is lost: only our probe can tell.
+  g.window = 65535;
+  expect(runUntil(loop, stack, () => g.receivedBytes === down.byteLength, 5000)).toBe(true);
+  expect(sha256(g.data())).toBe(sha256(down));
+  expect(tcpActive()).toBe(1);
 });
 
 test("test_no_peek_offset_discard_buffer: without SO_PEEK_OFF, 2 MiB with a loss still arrive once, intact", () => {
