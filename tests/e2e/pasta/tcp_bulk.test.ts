@@ -14,7 +14,7 @@
 // Debian's pasta (upstream 2023-03) runs the downloads only: its uploads of this size are reset
 // now and then (ConnectionResetError in about one of four 64 MiB uploads, IPv4 and IPv6, over
 // the gateway and to the router), a half-closed client never gets the server's reply, and an
-// upload after the server's half-close hung over IPv6.
+// upload after the server's half-close, and a download by a slow reader, hung over IPv6.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ADDR, Topology, explain, pastaBinaries, suiteSkipReason, waitUntil, type SpawnHandle } from "../../harness/netns.ts";
@@ -111,7 +111,8 @@ describe.each(pastaBinaries().map((b) => [b.name, b] as const))("pasta TCP bulk 
     60_000,
   );
 
-  test.skipIf(!!skip).each(TARGETS.map((t) => [t.what, t] as const))(
+  // Upstream 2023 hung here once in three runs (IPv6, through the gateway): ours only.
+  test.skipIf(!!skip || bin.upstream2023).each(TARGETS.map((t) => [t.what, t] as const))(
     "16 MiB from %s to a slow reader in the namespace arrive intact",
     async (_what, t) => {
       const { run, results } = await l4.clientInPasta(bin, [{ op: "get-slow", addr: t.addr, port: PORT, ...SLOW }]);

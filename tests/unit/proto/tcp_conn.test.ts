@@ -3,8 +3,10 @@
 
 import { describe, expect, test } from "bun:test";
 import {
-  CONN_STATE_BITS, TcpConns, TcpEvent, seqAdd, seqDiff, tcpEventsName, tcpIsnHash,
+  CONN_STATE_BITS, TcpConns, TcpEvent, seqAdd, seqDiff, tcpConnFromRef, tcpConnNewGen, tcpConnRef, tcpEventsName, tcpIsnHash,
 } from "../../../src/proto/tcp_conn.ts";
+import { MAX_INDEX } from "../../../src/loop/loop.ts";
+import { flows } from "../../../src/flow/table.ts";
 
 const A = new Uint8Array(16).fill(1);
 const B = new Uint8Array(16).fill(2);
@@ -69,5 +71,28 @@ describe("tcpIsnHash()", () => {
     expect(seen.size).toBe(1000);
     expect(high).toBeGreaterThan(400);
     expect(high).toBeLessThan(600);
+  });
+});
+
+describe("epoll references", () => {
+  test("tcpConnFromRef() returns the entry of a current reference", () => {
+    tcpConnNewGen(5);
+    expect(tcpConnFromRef(tcpConnRef(5))).toBe(5);
+  });
+  test("tcpConnFromRef() refuses a reference from before the entry was reused", () => {
+    tcpConnNewGen(7);
+    const old = tcpConnRef(7);
+    tcpConnNewGen(7);
+    expect(tcpConnFromRef(old)).toBe(-1);
+    expect(tcpConnFromRef(tcpConnRef(7))).toBe(7);
+  });
+  test("tcpConnRef() fits the loop's 24-bit index through every generation", () => {
+    const last = flows.max - 1;
+    for (let k = 0; k < 300; k++) {
+      tcpConnNewGen(last);
+      const ref = tcpConnRef(last);
+      expect(ref).toBeLessThanOrEqual(MAX_INDEX);
+      expect(tcpConnFromRef(ref)).toBe(last);
+    }
   });
 });
