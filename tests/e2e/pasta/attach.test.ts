@@ -16,11 +16,12 @@ describe.each(pastaBinaries().map((b) => [b.name, b] as const))("pasta attached 
   });
   afterAll(async () => topo?.stop());
 
-  /** Waits until the namespace's vA carries the host's IPv4 address; returns `ip -j addr`. */
+  /** Waits until the namespace's vA carries the host's IPv4 and IPv6 addresses; returns `ip -j addr`. */
   async function configured(enter: (argv: string[]) => string[]) {
     return waitUntil(
       () => topo.run(enter(["ip", "-j", "addr", "show", "dev", ADDR.hostIf])),
-      (r) => r.code === 0 && r.stdout.includes(`"${ADDR.host4}"`),
+      // pasta adds the IPv4 addresses first, then the IPv6 ones: wait for both.
+      (r) => r.code === 0 && r.stdout.includes(`"${ADDR.host4}"`) && r.stdout.includes(`"${ADDR.host6}"`),
     );
   }
 
