@@ -856,15 +856,7 @@ function connFromTap(v6: boolean): boolean {
   flows.setType(f, FlowType.TCP);
   flows.hashInsert(sidxOf(f, INISIDE));
 
-  conns.reset(f);
-  tcpConnNewGen(f);
-  activeConns++;
-  conns.sock[f] = s;
-  conns.v6[f] = v6 ? 1 : 0;
-  conns.tapAddrs.set(aSrc, f * 32);
-  conns.tapAddrs.set(aDst, f * 32 + 16);
-  conns.guestPort[f] = sport;
-  conns.peerPort[f] = dport;
+  connInit(f, s, v6, aSrc, sport, aDst, dport);
   conns.seqInitFromTap[f] = seg.seqNumber;
   conns.seqFromTap[f] = seqAdd(seg.seqNumber, 1);
   conns.wsFromTap[f] = opts.windowScale ?? 0;
@@ -970,6 +962,22 @@ function tapSegment(v6: boolean): boolean {
   dataFromTap(i);
   if (conns.sock[i]! >= 0 && conns.events[i]! & E.ESTABLISHED && (ev & E.ESTABLISHED) === 0) dataFromSock(i);
   return true;
+}
+
+/**
+ * Starts the connection state of flow `f` for socket `s`: fresh fields and a new
+ * generation, and the tap-side addresses (16-byte inany) and ports of both ends.
+ */
+function connInit(f: number, s: number, v6: boolean, guest: Uint8Array, guestPort: number, peer: Uint8Array, peerPort: number): void {
+  conns.reset(f);
+  tcpConnNewGen(f);
+  activeConns++;
+  conns.sock[f] = s;
+  conns.v6[f] = v6 ? 1 : 0;
+  conns.tapAddrs.set(guest, f * 32);
+  conns.tapAddrs.set(peer, f * 32 + 16);
+  conns.guestPort[f] = guestPort;
+  conns.peerPort[f] = peerPort;
 }
 
 /** Sends SYN-ACK with our MSS; seqToTap counts the SYN afterwards. */
@@ -1190,15 +1198,7 @@ function connFromSock(slot: number, s: number): void {
   flows.setType(f, FlowType.TCP);
   flows.hashInsert(sidxOf(f, TGTSIDE));
 
-  conns.reset(f);
-  tcpConnNewGen(f);
-  activeConns++;
-  conns.sock[f] = s;
-  conns.v6[f] = v6 ? 1 : 0;
-  conns.tapAddrs.set(aGuest, f * 32);
-  conns.tapAddrs.set(aTapSrc, f * 32 + 16);
-  conns.guestPort[f] = guestPort;
-  conns.peerPort[f] = peerPort;
+  connInit(f, s, v6, aGuest, guestPort, aTapSrc, peerPort);
   conns.wsToTap[f] = MAX_WS;
   const isn = tcpIsn(aGuest, 0, guestPort, aTapSrc, 0, peerPort);
   conns.seqToTap[f] = isn;
