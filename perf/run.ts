@@ -4,6 +4,7 @@
 // Run (as root; the forwarders themselves run as nobody):
 //   npm run perf                 full run, about 9 minutes: 3 repetitions, MTU 65520 and 1500
 //   npm run perf -- --quick      1 repetition, MTU 65520, IPv4 only, about 2 minutes
+//   npm run perf -- --quick --mtu 1500   the same at MTU 1500 (--mtu takes a comma-separated list)
 // Options: --reps N, --seconds S (per transfer), --no-build, --no-readme (full runs otherwise
 // refresh the table in perf/README.md and perf/ratios.svg).
 //
@@ -45,6 +46,7 @@ const { values: flags } = parseArgs({
     quick: { type: "boolean", default: false },
     reps: { type: "string" },
     seconds: { type: "string" },
+    mtu: { type: "string" },
     "no-build": { type: "boolean", default: false },
     "no-readme": { type: "boolean", default: false },
   },
@@ -52,7 +54,7 @@ const { values: flags } = parseArgs({
 const QUICK = flags.quick === true;
 const REPS = Number(flags.reps ?? (QUICK ? 1 : 3));
 const SECONDS = Number(flags.seconds ?? (QUICK ? 2 : 3));
-const MTUS = QUICK ? [65520] : [65520, 1500];
+const MTUS = flags.mtu !== undefined ? flags.mtu.split(",").map(Number) : QUICK ? [65520] : [65520, 1500];
 const STARTUP_RUNS = QUICK ? 5 : 11;
 /** iperf3 -b for the UDP rows: about what the fastest forwarder here carries at 1400-byte datagrams. */
 const UDP_BITRATE = "1G";

@@ -143,7 +143,7 @@ function configureNamespace(ctx: Ctx, conf: Config, host: HostInfo, nl: number, 
 
 /** Returns the agent for the namespace pasta serves, or dies with the failing step. */
 function openNamespace(conf: Config, ifname: string): NsAgent {
-  const tap = conf.spliceOnly ? { nonblock: true } : { ifname, nonblock: true };
+  const tap = conf.spliceOnly ? { nonblock: true } : { ifname, nonblock: true, vnetHdr: true };
   let agent;
   if (conf.netns !== null) {
     agent =
@@ -199,7 +199,7 @@ export function runPasta(conf: Config): number {
   stopOnSignals(loop);
   const pcap = conf.pcap ? new PcapWriter(conf.pcap) : null;
   // --splice-only: no tap; what would go to the guest is dropped.
-  const tap = conf.spliceOnly ? null : new TapDevice(ctx, agent.tapFd, pcap);
+  const tap = conf.spliceOnly ? null : new TapDevice(ctx, agent.tapFd, pcap, { vnetHdr: true });
   const guest = setupGuestPath(ctx, loop, tap ?? NO_TAP);
   if (!conf.noTcp) tcpSpliceInit(ctx, loop, agent);
   if (!conf.noUdp) udpSpliceInit(ctx, loop, agent);

@@ -170,6 +170,25 @@ export function readv(fd: number, iov: PtrArg, iovcnt: number): number {
 export function writev(fd: number, iov: PtrArg, iovcnt: number): number {
   return ret(S.writev(fd, iov, iovcnt));
 }
+
+/** The two iovecs of writev2(), process-lifetime (BUN-FFI.md pitfall 1). */
+const iov2 = arena(2 * IOVEC.SIZE, 8);
+const iov2View = viewOf(iov2);
+
+/**
+ * Writes `a` (the first `aLen` bytes) then `b` (its first `bLen` bytes) with one
+ * writev(): a header in front of a frame without copying either. Returns the
+ * bytes written, or -errno. Allocates nothing.
+ * @example writev2(tapFd, vnetHeader, 10, frame, frame.byteLength)
+ * @syscalls writev
+ */
+export function writev2(fd: number, a: NodeJS.TypedArray, aLen: number, b: NodeJS.TypedArray, bLen: number): number {
+  setU64(iov2View, IOVEC.BASE, ptrOf(a));
+  setU64(iov2View, IOVEC.LEN, aLen);
+  setU64(iov2View, IOVEC.SIZE + IOVEC.BASE, ptrOf(b));
+  setU64(iov2View, IOVEC.SIZE + IOVEC.LEN, bLen);
+  return ret(S.writev(fd, iov2, 2));
+}
 /** Returns 0, or -errno (close(-1) is -EBADF).  @syscalls close */
 export function close(fd: number): number {
   return ret(S.close(fd));

@@ -141,7 +141,7 @@ export interface NsAgent {
 export interface NsTapOptions {
   /** Interface name, at most 15 bytes; no tap is opened without it. */
   ifname?: string;
-  /** Ask for IFF_VNET_HDR (12-byte virtio header on each frame). */
+  /** Ask for IFF_VNET_HDR (a 10-byte virtio-net header on each frame). */
   vnetHdr?: boolean;
   /** Open the tap with O_NONBLOCK. */
   nonblock?: boolean;

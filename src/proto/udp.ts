@@ -63,6 +63,7 @@ import {
 import { log, rateLimited } from "../log.ts";
 import { EpollType, type Loop } from "../loop/mod.ts";
 import { L4_OFFSET4, L4_OFFSET6, allocFrame, ipv4Frame, ipv6Frame, type TapSink } from "../tap/frame.ts";
+import { tapFrameMeta } from "../tap/input.ts";
 import { IpProtocol, type Ipv4View } from "../wire/ipv4.ts";
 import type { Ipv6View } from "../wire/ipv6.ts";
 import { UdpView, type UdpFields } from "../wire/udp.ts";
@@ -271,7 +272,7 @@ function udpFromTap(ctx: Ctx, loop: Loop, src: Uint8Array, dst: Uint8Array, l4: 
   if (fragment) return void stats.drop("udpFragment");
   const udp = guestUdp.wrap(l4);
   if (udp === null) return void stats.drop("udpTruncated");
-  if (!udp.verifyChecksum(src, dst)) return void stats.drop("udpChecksum");
+  if (!tapFrameMeta.l4ChecksumOk && !udp.verifyChecksum(src, dst)) return void stats.drop("udpChecksum");
   const sport = udp.srcPort, dport = udp.dstPort;
   if (dport === 0 || sport === 0) return void stats.drop("udpPortZero");
   const v4 = src.byteLength === 4;

@@ -80,8 +80,18 @@ export function ipv6Frame(ctx: Ctx, frame: Uint8Array, src: Uint8Array, dst: Uin
 /** Where frames to the guest go: the pasta tap fd, the passt socket, or a fake in tests. */
 export interface TapSink {
   /**
+   * True if the sink takes TCP frames larger than the guest's MSS and has them
+   * cut into segments of `gsoSize` bytes (TCP segmentation offload: the virtio-net
+   * header on pasta's tap). Absent or false: every frame must fit the MTU.
+   */
+  readonly tso?: boolean;
+  /**
    * Sends one whole Ethernet frame to the guest. The bytes may be reused as soon as
    * this returns. Returns false if the frame was dropped (queue full, guest gone).
+   * With `gsoSize` (only where `tso` is true) the frame is one TCP segment over IPv4 or
+   * IPv6 without options or extension headers, whose checksum field holds the folded,
+   * not inverted, pseudo-header sum, to be cut into segments of `gsoSize` payload
+   * bytes each with its checksum completed (Linux's CHECKSUM_PARTIAL convention).
    */
-  send(frame: Uint8Array): boolean;
+  send(frame: Uint8Array, gsoSize?: number): boolean;
 }

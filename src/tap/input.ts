@@ -87,6 +87,17 @@ export interface L4Handlers {
 // The context of the frame being dispatched, for the default handlers' counters.
 let current: Ctx | null = null;
 
+/**
+ * What the tap layer knows about the frame being dispatched, beyond its bytes.
+ * `l4ChecksumOk`: the guest's kernel vouches for the TCP or UDP checksum: it
+ * left it for us to fill (virtio-net NEEDS_CSUM, a locally generated segment,
+ * possibly a TSO super-frame), or checked it already (DATA_VALID). The L4
+ * handlers then skip their own check, which would fail on a partial checksum.
+ * Set by the tap layer before each tapInput() call; false for sinks without
+ * the virtio-net header (passt's stream, tests).
+ */
+export const tapFrameMeta = { l4ChecksumOk: false };
+
 function noHandler(): void {
   current?.stats.drop("noHandler");
 }
