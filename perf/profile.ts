@@ -7,6 +7,8 @@
 //   bun run perf/profile.ts --cpu-prof            also a Bun CPU profile of ours per transfer
 //                                                 (BUN_OPTIONS=--cpu-prof --cpu-prof-md), kept
 //                                                 in perf/results/profile/
+//   bun run perf/profile.ts --rr 5                instead of transfers, TCP_RR (tcp_rr.c) over the tap for
+//                                                 5 s: syscalls, CPU and context switches per transaction
 //   bun run perf/profile.ts --perf-record         also `perf record` of each pasta (kernel and
 //                                                 native symbols; JIT code shows as [unknown]):
 //                                                 user/kernel split and the top symbols
@@ -25,8 +27,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Topology, topologyUnavailable } from "../tests/harness/netns.ts";
-import { cpuSeconds, transfer } from "./measure.ts";
-import { startSession, type Tool } from "./session.ts";
+import { cpuSeconds, requestResponse, transfer } from "./measure.ts";
+import { PORT, startSession, waitListening, type Tool } from "./session.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const { values: flags } = parseArgs({
@@ -37,6 +39,7 @@ const { values: flags } = parseArgs({
     "cpu-prof": { type: "boolean", default: false },
     "perf-record": { type: "boolean", default: false },
     bin: { type: "string", multiple: true },
+    rr: { type: "string" },
   },
 });
 const MB = Number(flags.mb);
@@ -75,6 +78,43 @@ function perfStat(pid: number, out: string): { stop: () => Promise<Map<string, n
   };
 }
 
+/** Runs TCP_RR over the tap through `bin` for `seconds` and prints what one transaction costs it. */
+async function profileRr(topo: Topology, bin: string, rr: string, seconds: number, statFile: string): Promise<void> {
+  const ours = !bin.startsWith("/usr/");
+  const tool: Tool = { id: ours ? "ours" : "debian", label: ours ? "ours" : "Debian", kind: "pasta", bin };
+  const s = await startSession(topo, tool, 65520, rr);
+  try {
+    // Warm up (JIT) before counting.
+    await requestResponse(topo, s, "tap", rr, 1);
+    const stat = perfStat(s.pid, statFile);
+    await Bun.sleep(200);
+    const cpu0 = cpuSeconds(s.pid);
+    const t0 = performance.now();
+    let tps = 0;
+    try {
+      tps = await requestResponse(topo, s, "tap", rr, seconds);
+    } finally {
+      const counts = await stat.stop();
+      const cpu = cpuSeconds(s.pid) - cpu0;
+      const wall = (performance.now() - t0) / 1000;
+      const n = tps * seconds;
+      const per = (k: string) => (counts.get(k) ?? 0) / n;
+      const busiest = SYSCALLS.map((k) => [k, per(k)] as const)
+        .filter(([, v]) => v >= 0.05)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+        .join(", ");
+      console.log(
+        `${tool.label}: ${Math.round(tps)} trans/s; per transaction: CPU ${((cpu / n) * 1e6).toFixed(1)} µs ` +
+          `(${((cpu / wall) * 100).toFixed(0)}% of a CPU), syscalls ${per("total").toFixed(1)}, ` +
+          `context switches ${per("context-switches").toFixed(2)}; ${busiest}`,
+      );
+    }
+  } finally {
+    await s.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const why = topologyUnavailable(["iperf3", "socat", "gcc", "ss", "perf"]);
   if (why) throw new Error(why);
@@ -94,6 +134,13 @@ async function main(): Promise<void> {
     const keep = join(ROOT, "perf/results/profile");
 
     const rows: string[][] = [];
+    if (flags.rr !== undefined) {
+      const rrServer = topo.spawn([rr, "server", String(PORT.hostRr)], { timeoutMs: 3_600_000 });
+      await waitListening(topo, PORT.hostRr);
+      for (const bin of BINS) await profileRr(topo, bin, rr, Number(flags.rr), join(tmp, "stat.csv"));
+      await rrServer.kill();
+      return;
+    }
     for (const mtu of MTUS) {
       for (const bin of BINS) {
         for (const dir of ["n2h", "h2n"] as const) {

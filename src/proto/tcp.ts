@@ -532,7 +532,10 @@ function dataFromSock(i: number): void {
     let skip = 0;
     let first = DISCARD_IOVS;
     if (!peekOffsetCap && inflight > 0) {
-      if (inflight > DISCARD_IOVS * DISCARD_BYTES) return; // beyond what we can skip: wait for ACKs
+      if (inflight > DISCARD_IOVS * DISCARD_BYTES) {
+        conns.flags[i]! |= F.STALLED; // beyond what we can skip: wait for ACKs
+        return;
+      }
       const nd = Math.ceil(inflight / DISCARD_BYTES);
       first = DISCARD_IOVS - nd;
       for (let k = first; k < DISCARD_IOVS; k++) {
@@ -562,7 +565,8 @@ function dataFromSock(i: number): void {
     }
     sendDataFrames(i, n, v6);
     ackFromTapDue(i);
-    if (n < sendable) return;
+    // Drained: new data comes with EPOLLIN; the end of file comes with no event of its own.
+    if (n < sendable && !(conns.flags[i]! & F.SOCK_RDHUP)) return;
   }
 }
 
@@ -661,7 +665,9 @@ function ackFromTap(i: number, ack: number, wnd: number, pure: boolean): boolean
     }
   }
   if (oldWnd === 0 && wnd > 0) conns.retries[i] = 0; // probes counted in it (windowProbe())
-  if (acked > 0 || wnd > oldWnd || conns.flags[i]! & F.STALLED) dataFromSock(i);
+  // Only a connection that stopped for want of window has more to send now: one that
+  // emptied its socket hears of new data from EPOLLIN (a peek here would find nothing).
+  if (conns.flags[i]! & F.STALLED) dataFromSock(i);
   return conns.sock[i]! >= 0;
 }
 
@@ -1117,6 +1123,7 @@ export function tcpSockHandler(ref: number, events: number, fd: number): void {
     return;
   }
   if (events & EPOLLOUT && conns.flags[i]! & (F.WND_CLOSED | F.SNDBUF_LOW)) windowReopened(i);
+  if (events & (EPOLLRDHUP | EPOLLHUP)) conns.flags[i]! |= F.SOCK_RDHUP;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) dataFromSock(i);
 }
 

@@ -45,6 +45,9 @@
 //                     sends a window update
 //   FIN_PENDING       the guest's FIN came in sequence after spilled data: it
 //                     is handled once the spill is written
+//   SOCK_RDHUP        the host peer's FIN reached the socket (EPOLLRDHUP): a
+//                     peek that drains the socket is followed by one more,
+//                     which sees the end of file (no event would tell us)
 
 import { getrandom } from "../../syscalls/mod.ts";
 import { flows } from "../flow/table.ts";
@@ -73,6 +76,7 @@ export const TcpConnFlag = {
   WND_CLOSED: 1 << 3,
   SNDBUF_LOW: 1 << 4,
   FIN_PENDING: 1 << 5,
+  SOCK_RDHUP: 1 << 6,
 } as const;
 
 /** Returns the event bits as text for logs, e.g. "ESTABLISHED|TAP_FIN_RCVD" ("CLOSED" for none). */
