@@ -9,12 +9,13 @@
 // wraps it for the entry point: it prints that line after the program name,
 // prints --help and --version, and exits.
 //
-// Scanning follows getopt_long(3) with a leading '+' in the option string, as
-// upstream does: short clusters (-4f), attached short values (-t22), long
-// values after '=' or as the next argument (--mtu=1500, --mtu 1500),
-// unambiguous long prefixes (--fore), and no optional arguments. "--" ends the
-// options, and so does the first non-option argument: for pasta that is the
-// command to run, or a lone number that is a PID; passt takes none.
+// The command line is read by conf/cli.ts: each executable name is a citty
+// command, and citty's parseArgs() hands back the options (scanned
+// getopt_long(3) style, as upstream: short clusters (-4f), attached short
+// values (-t22), long values after '=' or as the next argument, unambiguous
+// long prefixes (--fore), "--" or the first non-option ending the options)
+// and the operands: for pasta the command to run, or a lone number that is a
+// PID; passt takes none. This file validates what citty read, in argv order.
 //
 // We follow the newest upstream CLI: for a repeated option the last one wins;
 // -t/-u/-T/-U are cumulative; --trace implies -d; --no-icmp implies --no-ndp;
@@ -30,9 +31,9 @@
 
 import { writeSync } from "node:fs";
 import { initLog, log, type LogLevel } from "./log.ts";
-import { acceptedBy, findLong, findShort, type Mode, type OptionDef, usage } from "./conf/options.ts";
+import { ConfError, readCommandLine, type Token, usage, versionLine } from "./conf/cli.ts";
+import type { Mode } from "./conf/options.ts";
 import { findConflict, IFNAME_MAX_LEN, parseInany, parsePortSpec, type PortRule } from "./conf/ports.ts";
-import { versionText } from "./version.ts";
 import {
   fromMapped,
   isBroadcast,
@@ -50,11 +51,7 @@ export type { Mode } from "./conf/options.ts";
 export type { PortRange, PortRule } from "./conf/ports.ts";
 export type { LogLevel } from "./log.ts";
 
-/** A bad command line; `message` is one line naming the bad value, without the program name. */
-export class ConfError extends Error {
-  override name = "ConfError";
-}
-
+export { ConfError } from "./conf/cli.ts";
 
 /** Forwarding rules for one protocol and direction. */
 export interface FwdTable {
@@ -261,76 +258,6 @@ const DNAME_MAX = 253;
 const INT_MAX = 0x7fffffff;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/** One option occurrence from the scanner. */
-interface Token {
-  readonly def: OptionDef;
-  /** The option as the user wrote it, for messages ("-t", "--tcp-ports"). */
-  readonly typed: string;
-  readonly value: string;
-}
-
-interface Scan {
-  readonly tokens: readonly (Token | ConfError)[];
-  readonly operands: readonly string[];
-}
-
-/**
- * Splits argv into option tokens and operands, getopt_long(3) style with
- * option parsing ending at "--" or the first non-option. A scanning error
- * becomes the last token, so that an earlier --help still wins, as upstream.
- */
-function scan(argv: readonly string[]): Scan {
-  const tokens: (Token | ConfError)[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--") return { tokens, operands: argv.slice(i + 1) };
-    if (a.startsWith("--")) {
-      const eq = a.indexOf("=");
-      const typedName = eq < 0 ? a : a.slice(0, eq);
-      const found = findLong(typedName.slice(2));
-      if (found === null) return { tokens: [...tokens, new ConfError(`${typedName}: unknown option`)], operands: [] };
-      if (!("name" in found)) {
-        const err = new ConfError(`${typedName}: ambiguous option (${found.join(", ")})`);
-        return { tokens: [...tokens, err], operands: [] };
-      }
-      const typed = `--${found.name}` === typedName || found.aliases.includes(typedName.slice(2))
-        ? typedName
-        : `--${found.name}`;
-      if (!found.arg) {
-        if (eq >= 0) return { tokens: [...tokens, new ConfError(`${typed}: option takes no argument`)], operands: [] };
-        tokens.push({ def: found, typed, value: "" });
-        continue;
-      }
-      const value = eq >= 0 ? a.slice(eq + 1) : argv[++i];
-      if (value === undefined) {
-        return { tokens: [...tokens, new ConfError(`${typed}: option requires an argument`)], operands: [] };
-      }
-      tokens.push({ def: found, typed, value });
-      continue;
-    }
-    if (a.startsWith("-") && a.length > 1) {
-      for (let j = 1; j < a.length; j++) {
-        const letter = a[j]!;
-        const def = findShort(letter);
-        if (!def) return { tokens: [...tokens, new ConfError(`-${letter}: unknown option`)], operands: [] };
-        if (!def.arg) {
-          tokens.push({ def, typed: `-${letter}`, value: "" });
-          continue;
-        }
-        const value = j + 1 < a.length ? a.slice(j + 1) : argv[++i];
-        if (value === undefined) {
-          return { tokens: [...tokens, new ConfError(`-${letter}: option requires an argument`)], operands: [] };
-        }
-        tokens.push({ def, typed: `-${letter}`, value });
-        break;
-      }
-      continue;
-    }
-    return { tokens, operands: argv.slice(i) };
-  }
-  return { tokens, operands: [] };
-}
 
 /**
  * Returns the value of `text` read as strtoul(3) with base 0 would (decimal,
@@ -921,10 +848,9 @@ function logLevelOf(s: State): LogLevel {
  * @example parseArgs("pasta", ["--config-net", "-t", "8080", "ip", "addr"]).command // ["ip", "addr"]
  */
 export function parseArgs(name: Mode, argv: readonly string[]): Config {
-  const { tokens, operands } = scan(argv);
+  const line = readCommandLine(name, argv);
   const c = defaults(name);
-  // --vhost-user selects the mode before anything else (upstream conf_mode()).
-  if (tokens.some((t) => !(t instanceof ConfError) && t.def.name === "vhost-user")) c.mode = "passt";
+  c.mode = line.mode;
 
   const s: State = {
     debug: false, trace: false, quiet: false, netmaskLen: null, addrHadPrefix: false,
@@ -933,19 +859,16 @@ export function parseArgs(name: Mode, argv: readonly string[]): Config {
     fwdGiven: { tcpIn: false, udpIn: false, tcpOut: false, udpOut: false },
   };
   const given = new Set<string>();
-  for (const tok of tokens) {
-    if (tok instanceof ConfError) throw tok;
+  for (const tok of line.options) {
     if (tok.def.name === "help" || tok.def.name === "version") {
       c.action = tok.def.name;
       return Object.freeze(c);
     }
-    if (!acceptedBy(tok.def, c.mode)) {
-      throw new ConfError(`${tok.typed} is for ${tok.def.accepted} mode only`);
-    }
     given.add(tok.def.name);
     applyOption(c, s, tok);
   }
-  applyOperands(c, operands);
+  if (line.error) throw line.error;
+  applyOperands(c, line.operands);
 
   if (c.mode === "passt") {
     c.noSplice = true;
@@ -1008,12 +931,13 @@ export function unsupportedOptions(config: Config): string[] {
 }
 
 /**
- * Returns the Config for the entry point, or does not return: prints usage or
- * the version to stdout and exits 0; prints "NAME: message" to stderr and
+ * Resolves to the Config for the entry point, or does not return: prints
+ * usage (citty's rendering, coloured only on a terminal) or the version to
+ * stdout and exits 0; prints "NAME: message" to stderr and
  * exits 1 on a bad command line or an option not supported yet. Sets up
  * logging (initLog) and logs parse warnings before returning.
  */
-export function main(name: Mode, argv: readonly string[]): Config {
+export async function main(name: Mode, argv: readonly string[]): Promise<Config> {
   let config: Config;
   try {
     config = parseArgs(name, argv);
@@ -1023,11 +947,13 @@ export function main(name: Mode, argv: readonly string[]): Config {
     process.exit(1);
   }
   if (config.action === "help") {
-    writeSync(1, usage(name));
+    // node:tty is loaded only here: importing it costs start-up time on every run.
+    const { isatty } = await import("node:tty");
+    writeSync(1, await usage(name, isatty(1)));
     process.exit(0);
   }
   if (config.action === "version") {
-    writeSync(1, `${versionText(name)}\n`);
+    writeSync(1, `${versionLine(name)}\n`);
     process.exit(0);
   }
   const missing = unsupportedOptions(config);

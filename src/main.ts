@@ -19,7 +19,7 @@ function personality(): Mode {
 }
 
 const name = personality();
-const config = main(name, process.argv.slice(2));
+const config = await main(name, process.argv.slice(2));
 // pasta stays in the foreground when it runs a command; otherwise both go to the background unless -f.
 const attached = config.mode === "pasta" && config.netns === null;
 // A -F socket must reach the background copy (daemon.ts).

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// options.ts - the command line option table, read by the parser and by --help
+// options.ts - the command line option table, from which cli.ts builds the citty commands
 //
-// One row per option, in the order and groups of the passt(1) man page. The
-// parser in conf.ts looks options up here (short letter, long names, whether
-// an argument follows, which executable name accepts it); usage() prints the
-// rows for one name. Adding an option means adding a row here and a case in
-// conf.ts, nothing else.
+// One row per option, in the order and groups of the passt(1) man page.
+// cli.ts makes each executable name a citty command of the rows that name
+// accepts (short letter as alias, placeholder as value hint, help as
+// description) and scans argv with findShort() and findLong(). Adding an
+// option means adding a row here and a case in conf.ts, nothing else.
 
 /** The executable's name, which selects the mode. */
 export type Mode = "pasta" | "passt";
@@ -27,7 +27,7 @@ export interface OptionDef {
   readonly accepted: Accepted;
   /** Man page group: general options, or the passt-only / pasta-only lists. */
   readonly section: "common" | Mode;
-  /** One-line description for --help. */
+  /** One-line description, citty's description of the option in --help. */
   readonly help: string;
 }
 
@@ -153,54 +153,4 @@ export function findLong(name: string): OptionDef | readonly string[] | null {
 /** Returns true if executable `name` accepts option `def`. */
 export function acceptedBy(def: OptionDef, name: Mode): boolean {
   return def.accepted === "both" || def.accepted === name;
-}
-
-function synopsis(name: Mode): string[] {
-  if (name === "passt") return [`Usage: passt [OPTION]...`];
-  return [
-    `Usage: pasta [OPTION]... [COMMAND [ARG]...]`,
-    `       pasta [OPTION]... PID`,
-    `       pasta [OPTION]... --netns PATH|NAME`,
-    "",
-    "Without PID or --netns, run COMMAND (default: a shell) in a new",
-    "network and user namespace, connected through pasta.",
-  ];
-}
-
-function label(def: OptionDef): string {
-  const longs = [def.name, ...def.aliases].map((n) => `--${n}`).join(", ");
-  const names = def.short ? `-${def.short}, ${longs}` : `    ${longs}`;
-  return def.arg ? `${names} ${def.arg}` : names;
-}
-
-/**
- * Returns the --help text for executable `name`: the synopsis, then every
- * option the man page lists for that name with its one-line description, in
- * the man page's groups (general options, then the name's own). Options the
- * man page lists under the other name are left out even where upstream
- * tolerates them (-F for pasta, --no-splice for passt).
- */
-export function usage(name: Mode): string {
-  const own: OptionDef[] = [];
-  const common: OptionDef[] = [];
-  for (const def of OPTIONS) {
-    if (!acceptedBy(def, name)) continue;
-    if (def.section === "common") common.push(def);
-    else if (def.section === name) own.push(def);
-  }
-  const width = Math.min(36, Math.max(...[...common, ...own].map((d) => label(d).length)) + 2);
-  const line = (def: OptionDef): string => {
-    const l = label(def);
-    return l.length >= width ? `  ${l}\n  ${" ".repeat(width)}${def.help}` : `  ${l.padEnd(width)}${def.help}`;
-  };
-  return [
-    ...synopsis(name),
-    "",
-    "Options:",
-    ...common.map(line),
-    "",
-    `${name}-only options:`,
-    ...own.map(line),
-    "",
-  ].join("\n");
 }

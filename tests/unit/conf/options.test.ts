@@ -3,7 +3,8 @@
 
 import { describe, expect, test } from "bun:test";
 import { parseArgs } from "../../../src/conf.ts";
-import { acceptedBy, findLong, findShort, type Mode, OPTIONS, usage } from "../../../src/conf/options.ts";
+import { usage } from "../../../src/conf/cli.ts";
+import { acceptedBy, findLong, findShort, type Mode, OPTIONS } from "../../../src/conf/options.ts";
 
 /** A valid argument for each option that takes one. */
 const SAMPLE: Readonly<Record<string, string>> = {
@@ -32,6 +33,10 @@ describe("OPTIONS", () => {
     const longs = OPTIONS.flatMap((d) => [d.name, ...d.aliases]);
     expect(new Set(shorts).size).toBe(shorts.length);
     expect(new Set(longs).size).toBe(longs.length);
+  });
+
+  test("no --no-* option takes a value, so citty never reads a --no-* token as a value", () => {
+    expect(OPTIONS.filter((d) => d.name.startsWith("no-") && d.arg !== null).map((d) => d.name)).toEqual([]);
   });
 
   test("every row with an argument has a sample here, so the next test covers it", () => {
@@ -80,36 +85,49 @@ describe("findShort() and findLong()", () => {
 describe("usage()", () => {
   test.each<[Mode, string]>([
     ["pasta", "--config-net"],
-    ["pasta", "-T, --tcp-ns SPEC"],
-    ["pasta", "pasta-only options:"],
-    ["pasta", "pasta [OPTION]... PID"],
-    ["passt", "-s, --socket, --socket-path PATH"],
+    ["pasta", "-T, --tcp-ns=<SPEC>"],
+    ["pasta", "USAGE pasta [OPTIONS] [COMMAND]"],
+    ["pasta", "or the PID of a process"],
+    ["passt", "-s, --socket=<PATH>"],
+    ["passt", "--socket-path"],
     ["passt", "--vhost-user"],
-    ["passt", "passt-only options:"],
+    ["passt", "USAGE passt [OPTIONS]"],
     ["passt", "-1, --one-off"],
-  ])("%s help contains %p", (name, text) => {
-    expect(usage(name)).toContain(text);
+    ["passt", "(passt v"],
+  ])("%s help contains %p", async (name, text) => {
+    expect(await usage(name)).toContain(text);
   });
 
   test.each<[Mode, string]>([
     ["passt", "--config-net"],
     ["passt", "--tcp-ns"],
     ["passt", "--dhcp-dns "],
+    ["passt", "COMMAND"],
     ["pasta", "--socket"],
     ["pasta", "--one-off"],
     ["pasta", "--no-dhcp-search"],
-  ])("%s help leaves out %p", (name, text) => {
-    expect(usage(name)).not.toContain(text);
+    ["pasta", "--vhost-user"],
+    ["pasta", "--fd"],
+    ["passt", "--no-splice"],
+  ])("%s help leaves out %p", async (name, text) => {
+    expect(await usage(name)).not.toContain(text);
   });
 
-  test("every option listed for a name gets one line with a description", () => {
+  test("every option listed for a name gets one line with its short letter, placeholder and description", async () => {
     for (const name of ["pasta", "passt"] as const) {
-      const text = usage(name);
+      const lines = (await usage(name)).split("\n");
       for (const def of OPTIONS) {
         if (!acceptedBy(def, name) || (def.section !== "common" && def.section !== name)) continue;
-        const line = text.split("\n").find((l) => l.includes(`--${def.name}`) && l.includes(def.help));
+        const label = `${def.short ? `-${def.short}, ` : ""}--${def.name}${def.arg ? `=<${def.arg}>` : ""}`;
+        const line = lines.find((l) => l.includes(` ${label} `) && l.includes(def.help));
         expect(line, `${name} --${def.name}`).toBeDefined();
       }
     }
+  });
+
+  test("the text has no colour codes unless asked for, and no trailing blanks", async () => {
+    const text = await usage("pasta");
+    expect(text).not.toContain("\x1b[");
+    expect(text).not.toMatch(/[ \t]$/m);
   });
 });
