@@ -60,7 +60,13 @@
 // RTO while data, SYN or FIN is unacknowledged (handshake: up to SYN_RETRIES;
 // data: up to MAX_RETRIES, then RST); FIN_TIMEOUT_MS once both FINs are done
 // but the host peer has not closed; otherwise ACT_TIMEOUT_MS of inactivity,
-// after which the connection is reset.
+// after which the connection is reset, and, while established, a keepalive
+// KEEPALIVE_INTERVAL_MS after the last segment from the guest (then every
+// KEEPALIVE_INTERVAL_MS): an ACK with seqToTap - 1, as a TCP keepalive probe
+// is. A live guest answers with an ACK (PROBE_SENT keeps it from counting as
+// a duplicate ACK, or as activity); a guest that lost the connection
+// (rebooted, qemu restarted or migrated) answers with RST, and the host peer
+// sees the connection reset instead of waiting for ACT_TIMEOUT_MS.
 //
 // Invariants: seqAckFromTap <= seqToTap (mod 2^32); the bytes between them
 // are exactly the first (seqToTap - seqAckFromTap) bytes of the socket's
@@ -113,6 +119,8 @@ export const SYN_RETRIES = 6;
 export const FIN_TIMEOUT_MS = 60_000;
 /** Inactivity after which a connection is reset (upstream ACT_TIMEOUT, 7200 s). */
 export const ACT_TIMEOUT_MS = 7_200_000;
+/** Silence from the guest after which an established connection sends it a keepalive (upstream KEEPALIVE_INTERVAL, 30 s). */
+export const KEEPALIVE_INTERVAL_MS = 30_000;
 /** Duplicate ACKs from the guest that trigger a retransmission. */
 export const DUP_ACK_THRESHOLD = 2;
 /** Our window scale shift towards the guest: 256x, windows up to 16 MiB. */
@@ -218,6 +226,8 @@ let tap: TapSink | null = null;
 /** Whether the kernel supports SO_PEEK_OFF on TCP sockets (Linux 6.10+), probed by tcpInit(). */
 let peekOffsetCap = true;
 let activeConns = 0;
+/** KEEPALIVE_INTERVAL_MS, shorter in tests (tcpSetKeepaliveInterval()). */
+let keepaliveIntervalMs = KEEPALIVE_INTERVAL_MS;
 /** Times a connection started spilling (see spill), for tests and statistics. */
 let spillEvents = 0;
 
@@ -256,6 +266,13 @@ export function tcpInit(ctxArg: Ctx, loopArg: Loop, tapArg: TapSink): number {
 export function tcpSetPeekOffsetCap(cap: boolean): boolean {
   const prev = peekOffsetCap;
   peekOffsetCap = cap;
+  return prev;
+}
+
+/** For tests: sets the keepalive interval (KEEPALIVE_INTERVAL_MS by default). Returns the previous one. */
+export function tcpSetKeepaliveInterval(ms: number): number {
+  const prev = keepaliveIntervalMs;
+  keepaliveIntervalMs = ms;
   return prev;
 }
 
@@ -423,8 +440,25 @@ function timerCtl(i: number): void {
   let ms: number;
   if (conns.flags[i]! & F.ACK_FROM_TAP_DUE) ms = Math.min(RTO_INIT_MS * 2 ** conns.retries[i]!, RTO_MAX_MS);
   else if (conns.has(i, E.SOCK_FIN_SENT | E.TAP_FIN_ACKED)) ms = FIN_TIMEOUT_MS;
-  else ms = ACT_TIMEOUT_MS;
+  else {
+    const t = now();
+    ms = ACT_TIMEOUT_MS - (t - conns.lastActivityMs[i]!);
+    if (keepaliveOn(i)) ms = Math.min(ms, keepaliveIntervalMs - (t - conns.tapQuietSinceMs[i]!));
+    ms = Math.max(ms, 1);
+  }
   timerArm(fd, ms);
+}
+
+/**
+ * Returns whether connection `i` keeps the guest side alive: established, and
+ * not both FINs exchanged. A silent guest may be gone (rebooted, its qemu
+ * restarted or migrated) with the connection: a keepalive then draws a RST,
+ * which closes the host socket, and the host peer learns of it at once
+ * instead of after ACT_TIMEOUT_MS.
+ */
+function keepaliveOn(i: number): boolean {
+  const ev = conns.events[i]!;
+  return (ev & E.ESTABLISHED) !== 0 && (ev & (E.TAP_FIN_RCVD | E.TAP_FIN_SENT)) !== (E.TAP_FIN_RCVD | E.TAP_FIN_SENT);
 }
 
 /** Sets ACK_FROM_TAP_DUE and starts the retransmission timer if it was not running. */
@@ -618,12 +652,13 @@ function ackFromTap(i: number, ack: number, wnd: number, pure: boolean): boolean
     if (ack === conns.seqToTap[i]) conns.flags[i]! &= ~F.ACK_FROM_TAP_DUE;
     timerCtl(i);
     if (maybeDone(i)) return false;
-  } else if (acked === 0 && pure && inflight > 0 && wnd === oldWnd) {
+  } else if (acked === 0 && pure && inflight > 0 && wnd === oldWnd && !(conns.flags[i]! & F.PROBE_SENT)) {
     if (++conns.dupAcks[i]! >= DUP_ACK_THRESHOLD) {
       rewind(i);
       return conns.sock[i]! >= 0;
     }
   }
+  conns.flags[i]! &= ~F.PROBE_SENT; // this ACK answered any probe
   if (oldWnd === 0 && wnd > 0) conns.retries[i] = 0; // probes counted in it (windowProbe())
   if (acked > 0 || wnd > oldWnd || conns.flags[i]! & F.STALLED) dataFromSock(i);
   return conns.sock[i]! >= 0;
@@ -866,7 +901,7 @@ function connFromTap(v6: boolean): boolean {
   const isn = tcpIsn(aSrc, 0, sport, aDst, 0, dport);
   conns.seqToTap[f] = isn;
   conns.seqAckFromTap[f] = isn;
-  conns.lastActivityMs[f] = now();
+  conns.lastActivityMs[f] = conns.tapQuietSinceMs[f] = now();
   conns.setEvent(f, E.TAP_SYN_RCVD);
   const er = loop!.add(s, epollEvents(f), EpollType.TCP, tcpConnRef(f));
   if (er < 0) {
@@ -935,7 +970,12 @@ function tapSegment(v6: boolean): boolean {
   }
   const i = sidxFlow(sidx);
   if (conns.sock[i]! < 0) return ctx!.stats.drop("tcp: stale flow");
-  conns.lastActivityMs[i] = now();
+  const t = now();
+  conns.tapQuietSinceMs[i] = t;
+  // The guest's answer to a keepalive is no activity, or keepalives would keep idle
+  // connections from ever timing out.
+  const bare = seg.ack && !seg.syn && !seg.fin && !seg.rst && seg.bytes.byteLength === seg.headerLength;
+  if (!bare || !(conns.flags[i]! & F.PROBE_SENT)) conns.lastActivityMs[i] = t;
   if (seg.rst) {
     if (log.debugEnabled) log.debug(`TCP: flow ${i}: RST from guest`);
     tcpClose(i, true);
@@ -1085,16 +1125,19 @@ export function tcpSockHandler(ref: number, events: number, fd: number): void {
 }
 
 /**
- * Sends the guest a window probe: an ACK whose sequence number is one it has
- * seen already, which a receiver must answer with an ACK carrying its window
- * ("If an incoming segment is not acceptable, an acknowledgment should be
- * sent in reply", RFC 9293 3.10.7.4). Unlike a probe with a byte of data,
- * it needs no data in the window.
+ * Sends the guest a window probe or keepalive: an ACK whose sequence number
+ * is one it has seen already (seqToTap - 1), which a receiver must answer
+ * with an ACK carrying its window ("If an incoming segment is not acceptable,
+ * an acknowledgment should be sent in reply", RFC 9293 3.10.7.4), and a guest
+ * that lost the connection answers with RST. Unlike a probe with a byte of
+ * data, it needs no data in the window. Sets PROBE_SENT: the answer is no
+ * duplicate ACK.
  */
 function windowProbe(i: number): void {
   conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, -1);
   sendFlags(i, TcpFlag.ACK);
   conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, 1);
+  conns.flags[i]! |= F.PROBE_SENT;
 }
 
 /** epoll handler for connection timers (EpollType.TCP_TIMER, index = tcpConnRef() of the flow). @syscalls read */
@@ -1130,9 +1173,15 @@ export function tcpTimerHandler(ref: number, _events: number, fd: number): void 
     return;
   }
   if (conns.has(i, E.SOCK_FIN_SENT | E.TAP_FIN_ACKED)) return tcpRst(i, "FIN timeout");
-  const idle = now() - conns.lastActivityMs[i]!;
-  if (idle >= ACT_TIMEOUT_MS) return tcpRst(i, "inactivity");
-  timerArm(fd, ACT_TIMEOUT_MS - idle);
+  const t = now();
+  if (t - conns.lastActivityMs[i]! >= ACT_TIMEOUT_MS) return tcpRst(i, "inactivity");
+  // Timers fire on time or late, never early; the millisecond allows for rounding.
+  if (keepaliveOn(i) && t - conns.tapQuietSinceMs[i]! >= keepaliveIntervalMs - 1) {
+    if (log.debugEnabled) log.debug(`TCP: flow ${i}: nothing from the guest for ${Math.round(t - conns.tapQuietSinceMs[i]!)} ms: keepalive`);
+    windowProbe(i);
+    conns.tapQuietSinceMs[i] = t;
+  }
+  timerCtl(i);
 }
 
 /**

@@ -45,6 +45,9 @@
 //                     sends a window update
 //   FIN_PENDING       the guest's FIN came in sequence after spilled data: it
 //                     is handled once the spill is written
+//   PROBE_SENT        we sent a window probe or keepalive (an ACK one below
+//                     seqToTap): the guest's next ACK that carries nothing new
+//                     answers it, and is no duplicate ACK
 
 import { getrandom } from "../../syscalls/mod.ts";
 import { flows } from "../flow/table.ts";
@@ -73,6 +76,7 @@ export const TcpConnFlag = {
   WND_CLOSED: 1 << 3,
   SNDBUF_LOW: 1 << 4,
   FIN_PENDING: 1 << 5,
+  PROBE_SENT: 1 << 6,
 } as const;
 
 /** Returns the event bits as text for logs, e.g. "ESTABLISHED|TAP_FIN_RCVD" ("CLOSED" for none). */
@@ -133,6 +137,11 @@ export class TcpConns {
   readonly retries: Uint8Array;
   /** Last activity on either side, in ms on the performance.now() clock. */
   readonly lastActivityMs: Float64Array;
+  /**
+   * Start of the guest side's current silence, in ms on the performance.now()
+   * clock: its last segment, or our last keepalive to it if that came later.
+   */
+  readonly tapQuietSinceMs: Float64Array;
 
   constructor(readonly max: number) {
     this.sock = new Int32Array(max).fill(-1);
@@ -157,6 +166,7 @@ export class TcpConns {
     this.spillLen = new Uint32Array(max);
     this.retries = new Uint8Array(max);
     this.lastActivityMs = new Float64Array(max);
+    this.tapQuietSinceMs = new Float64Array(max);
   }
 
   /** Resets entry `i` to a fresh connection with no socket, no timer and no events. */
@@ -174,7 +184,7 @@ export class TcpConns {
     this.mssToTap[i] = 0;
     this.dupAcks[i] = this.retries[i] = 0;
     this.spillLen[i] = 0;
-    this.lastActivityMs[i] = 0;
+    this.lastActivityMs[i] = this.tapQuietSinceMs[i] = 0;
   }
 
   /**
