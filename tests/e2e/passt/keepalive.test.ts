@@ -14,10 +14,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ADDR, Topology, suiteSkipReason, type SpawnHandle } from "../../harness/netns.ts";
-import { EthernetView, EtherType } from "../../../src/wire/ethernet.ts";
-import { IpProtocol, Ipv4View } from "../../../src/wire/ipv4.ts";
-import { TcpFlag, TcpView, type TcpFields } from "../../../src/wire/tcp.ts";
-import { dhcpDiscover, dhcpOffer, passtBinaries, QemuClient } from "./_client.ts";
+import { TcpFlag, type TcpFields } from "../../../src/wire/tcp.ts";
+import { dhcpDiscover, dhcpOffer, ipv4Bytes, passtBinaries, QemuClient, tcpFrame, tcpSegment } from "./_client.ts";
 
 /** Upstream's KEEPALIVE_INTERVAL. */
 const KEEPALIVE_S = 30;
@@ -42,29 +40,8 @@ except ConnectionResetError:
     print("reset", flush=True)
 `;
 
-const ipv4 = (text: string): Uint8Array => Uint8Array.from(text.split(".").map(Number));
-
-/** Returns an Ethernet frame holding one IPv4 TCP segment. */
-function tcpFrame(srcMac: Uint8Array, dstMac: Uint8Array, src: Uint8Array, dst: Uint8Array, fields: TcpFields, payload?: Uint8Array): Uint8Array {
-  const l3 = EthernetView.HEADER_LEN, l4 = l3 + Ipv4View.MIN_HEADER_LEN;
-  const hlen = TcpView.headerLengthFor(fields);
-  const plen = payload?.byteLength ?? 0;
-  const frame = new Uint8Array(l4 + hlen + plen);
-  if (payload) frame.set(payload, l4 + hlen);
-  TcpView.emit(frame, l4, { ...fields, payloadLength: plen, src, dst });
-  Ipv4View.emit(frame, l3, { src, dst, protocol: IpProtocol.TCP, payloadLength: hlen + plen });
-  EthernetView.emit(frame, 0, { dst: dstMac, src: srcMac, etherType: EtherType.IPV4 });
-  return frame;
-}
-
 /** Returns the TCP segment of `frame` if it goes to the guest's port from the server's, else null. */
-function segment(frame: Uint8Array): TcpView | null {
-  if (frame.byteLength < 34 || ((frame[12]! << 8) | frame[13]!) !== EtherType.IPV4) return null;
-  const ip = Ipv4View.parse(frame.subarray(EthernetView.HEADER_LEN));
-  if (ip === null || ip.protocol !== IpProtocol.TCP) return null;
-  const tcp = TcpView.parse(frame.subarray(EthernetView.HEADER_LEN + ip.headerLength, EthernetView.HEADER_LEN + ip.totalLength));
-  return tcp !== null && tcp.srcPort === SERVER_PORT && tcp.dstPort === GUEST_PORT ? tcp : null;
-}
+const segment = (frame: Uint8Array) => tcpSegment(frame, SERVER_PORT, GUEST_PORT);
 
 describe.each(passtBinaries().map((b) => [b.name, b] as const))("passt TCP keepalive to the guest (%s)", (_name, bin) => {
   const skip = suiteSkipReason(bin, ["python3"]) ?? (bin.upstream2023 ? "Debian's 2023 passt sends no keepalives" : null);
@@ -96,10 +73,10 @@ describe.each(passtBinaries().map((b) => [b.name, b] as const))("passt TCP keepa
       expect(offer).not.toBeNull();
       const passtMac = offer!.slice(6, 12);
       const guestMac = Uint8Array.of(0x02, 0, 0, 0, 0, id);
-      const guest = ipv4(dhcpOffer(offer!, 0x6b656570)!);
-      const gateway = ipv4(ADDR.gw4);
+      const guest = ipv4Bytes(dhcpOffer(offer!, 0x6b656570)!);
+      const gateway = ipv4Bytes(ADDR.gw4);
       const send = (flags: number, seq: number, ack: number, extra: Partial<TcpFields> = {}, payload?: Uint8Array) =>
-        c.sendFrame(tcpFrame(guestMac, passtMac, guest, gateway, {
+        c.sendFrame(tcpFrame({ src: guestMac, dst: passtMac }, guest, gateway, {
           srcPort: GUEST_PORT, dstPort: SERVER_PORT, seqNumber: seq >>> 0, ackNumber: ack >>> 0, flags, window: 65535, ...extra,
         }, payload));
 
