@@ -26,9 +26,19 @@
 //
 // Guest to host: each in-sequence segment is written with send(); what the
 // socket does not take is not acknowledged. In-sequence ACKs are sent once
-// per batch of guest frames (tcpBatchEnd()). The ACK number is what the
-// socket took (upstream does so for local and low-RTT peers; following
-// tcpi_bytes_acked for remote peers is not done yet). The window we advertise
+// per batch of guest frames (tcpBatchEnd()), and only if they tell the guest
+// something new. The ACK number follows what the host peer acknowledged, as
+// upstream does: seqAckBase + tcpi_bytes_acked (TCP_INFO, read once per batch
+// while the ACK lags, never per segment), so the guest's TCP sees the real
+// path's round trip and the data still queued in our socket as not yet
+// delivered. While it lags behind seqFromTap (ACK_LAGS), the timer looks again
+// every ACK_INTERVAL_MS. It is everything the socket took (seqFromTap) instead
+// for local peers (loopback, our own address) and those with a tcpi_min_rtt
+// under LOW_RTT_US (ACK_ALL: no TCP_INFO at all), for throughput-bound flows
+// (throughputBound()), once either side sent its FIN, and for ACKs that
+// answer a guest retransmission, probe or gap: a guest that retransmits
+// learned all it could from waiting, and must not time out for data the
+// socket has. ACKs never go backwards. The window we advertise
 // is the room left in the socket's send buffer, less a margin for the
 // kernel's overhead (updateWndToTap()), scaled by our shift (MAX_WS, 256x,
 // when the guest scales): a guest that keeps to it never sends what we must
@@ -60,7 +70,13 @@
 // RTO while data, SYN or FIN is unacknowledged (handshake: up to SYN_RETRIES;
 // data: up to MAX_RETRIES, then RST); FIN_TIMEOUT_MS once both FINs are done
 // but the host peer has not closed; otherwise ACT_TIMEOUT_MS of inactivity,
-// after which the connection is reset.
+// after which the connection is reset, and, while established, a keepalive
+// KEEPALIVE_INTERVAL_MS after the last segment from the guest (then every
+// KEEPALIVE_INTERVAL_MS): an ACK with seqToTap - 1, as a TCP keepalive probe
+// is. A live guest answers with an ACK (PROBE_SENT keeps it from counting as
+// a duplicate ACK, or as activity); a guest that lost the connection
+// (rebooted, qemu restarted or migrated) answers with RST, and the host peer
+// sees the connection reset instead of waiting for ACT_TIMEOUT_MS.
 //
 // Invariants: seqAckFromTap <= seqToTap (mod 2^32); the bytes between them
 // are exactly the first (seqToTap - seqAckFromTap) bytes of the socket's
@@ -78,12 +94,13 @@ import {
   errnoName, Errno, IOVEC, MSGHDR, SOCKADDR_IN, SOCKADDR_IN6,
   AF_INET, AF_INET6, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, MSG_DONTWAIT, MSG_NOSIGNAL,
   MSG_PEEK, MSG_TRUNC, SHUT_WR, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_ERROR,
-  SO_LINGER, SO_MEMINFO, SO_PEEK_OFF, SO_SNDBUF, SK_MEMINFO, ioctl, SIOCOUTQ,
+  SO_LINGER, SO_MEMINFO, SO_PEEK_OFF, SO_SNDBUF, SK_MEMINFO, ioctl, SIOCOUTQ, IPPROTO_TCP, TCP_INFO,
+  TCP_INFO_LAYOUT as TI, getU64,
 } from "../../syscalls/mod.ts";
 import type { Ctx } from "../ctx.ts";
 import { flows, FlowType, INISIDE, Pif, sidxFlow, sidxOf, TGTSIDE } from "../flow/table.ts";
 import { guestDst, hostBindAddr, natFromTap, natToTap } from "../fwd.ts";
-import { inanyFrom, inanyFrom4, inanyFrom6, inanyIs4, inanyIsUnspecified } from "../inany.ts";
+import { inanyEqual, inanyFrom, inanyFrom4, inanyFrom6, inanyIs4, inanyIsLoopback, inanyIsUnspecified } from "../inany.ts";
 import { log } from "../log.ts";
 import { EpollType, type Loop } from "../loop/loop.ts";
 import { timerArm, timerCreate, timerRead } from "../loop/timer.ts";
@@ -116,6 +133,14 @@ export const SYN_RETRIES = 6;
 export const FIN_TIMEOUT_MS = 60_000;
 /** Inactivity after which a connection is reset (upstream ACT_TIMEOUT, 7200 s). */
 export const ACT_TIMEOUT_MS = 7_200_000;
+/** Silence from the guest after which an established connection sends it a keepalive (upstream KEEPALIVE_INTERVAL, 30 s). */
+export const KEEPALIVE_INTERVAL_MS = 30_000;
+/** Interval of the checks for the host peer's ACKs while our ACK to the guest lags behind them (upstream ACK_INTERVAL). */
+export const ACK_INTERVAL_MS = 10;
+/** A host peer with a tcpi_min_rtt below this is acked for at once, as a local one (upstream LOW_RTT_THRESHOLD). */
+export const LOW_RTT_US = 10;
+/** A flow whose send buffer holds at most this many bandwidth-delay products is throughput-bound (see throughputBound()). */
+export const SNDBUF_BDP_RATIO = 20;
 /** Duplicate ACKs from the guest that trigger a retransmission. */
 export const DUP_ACK_THRESHOLD = 2;
 /** Our window scale shift towards the guest: 256x, windows up to 16 MiB. */
@@ -227,6 +252,8 @@ let tso = false;
 /** Whether the kernel supports SO_PEEK_OFF on TCP sockets (Linux 6.10+), probed by tcpInit(). */
 let peekOffsetCap = true;
 let activeConns = 0;
+/** KEEPALIVE_INTERVAL_MS, shorter in tests (tcpSetKeepaliveInterval()). */
+let keepaliveIntervalMs = KEEPALIVE_INTERVAL_MS;
 /** Times a connection started spilling (see spill), for tests and statistics. */
 let spillEvents = 0;
 
@@ -266,6 +293,13 @@ export function tcpInit(ctxArg: Ctx, loopArg: Loop, tapArg: TapSink): number {
 export function tcpSetPeekOffsetCap(cap: boolean): boolean {
   const prev = peekOffsetCap;
   peekOffsetCap = cap;
+  return prev;
+}
+
+/** For tests: sets the keepalive interval (KEEPALIVE_INTERVAL_MS by default). Returns the previous one. */
+export function tcpSetKeepaliveInterval(ms: number): number {
+  const prev = keepaliveIntervalMs;
+  keepaliveIntervalMs = ms;
   return prev;
 }
 
@@ -342,6 +376,8 @@ const meminfo = arena(SK_MEMINFO.SIZE, 4);
 const meminfoView = viewOf(meminfo);
 const outq = arena(4, 4);
 const outqView = viewOf(outq);
+const tcpInfoBuf = arena(TI.SIZE, 8);
+const tcpInfoView = viewOf(tcpInfoBuf);
 
 /**
  * Returns the window to advertise to the guest, unscaled, and stores it: the
@@ -372,6 +408,7 @@ function updateWndToTap(i: number): number {
       sndbuf = Math.max(getsockoptInt(s, SOL_SOCKET, SO_SNDBUF), 0);
       queued = ioctl(s, SIOCOUTQ, outq) < 0 ? 0 : outqView.getInt32(0, true);
     }
+    conns.sndbuf[i] = sndbuf;
     const free = Math.max(sndbuf - queued, 0);
     // Never more than a quarter of the buffer: a writable socket has a third of it free
     // (see below), so the window only drops to zero with EPOLLOUT armed to reopen it.
@@ -389,28 +426,52 @@ function updateWndToTap(i: number): number {
 
 /**
  * Sends a segment without payload to the guest: `flags` (TcpFlag bits) with
- * seq = seqToTap and, with ACK, ack = seqFromTap. A SYN carries our MSS
- * `mss` and, if we scale, our window scale. Returns false if the sink dropped it.
+ * seq = seqToTap and, with ACK, ack = seqFromTap: all the socket took. A SYN
+ * carries our MSS `mss` and, if we scale, our window scale. Returns false if
+ * the sink dropped it.
  */
 function sendFlags(i: number, flags: number, mss = 0): boolean {
+  let window = 0;
+  // SYN windows are never scaled (RFC 7323 2.2).
+  if (flags & TcpFlag.SYN) window = Math.min(updateWndToTap(i) << conns.wsToTap[i]!, 0xffff);
+  else if (!(flags & TcpFlag.RST)) window = updateWndToTap(i);
+  return emitFlags(i, flags, conns.seqFromTap[i]!, window, mss);
+}
+
+/**
+ * Sends the guest an ACK that follows the host peer (ackToTapFollow()) if it
+ * tells something new, a higher ACK number or another window, or if `force`.
+ * @syscalls getsockopt ioctl
+ */
+function ackToTapIfNeeded(i: number, force: boolean): void {
+  const ack = ackToTapFollow(i);
+  const lastWnd = conns.wndToTap[i]!;
+  const wnd = updateWndToTap(i);
+  if (force || ack !== conns.seqAckToTap[i] || wnd !== lastWnd) emitFlags(i, TcpFlag.ACK, ack, wnd, 0);
+}
+
+/**
+ * Sends a segment without payload: `flags`, seq = seqToTap, ack = `ack` (with
+ * ACK, then stored in seqAckToTap), `window` as carried; a SYN carries `mss`
+ * and our window scale, if we scale. Returns false if the sink dropped it.
+ */
+function emitFlags(i: number, flags: number, ack: number, window: number, mss: number): boolean {
   const v6 = conns.v6[i] === 1;
   loadAddrs(i);
   const f = flags & TcpFlag.SYN ? (conns.wsToTap[i]! > 0 ? synFields : synFieldsNoWs) : dataFields;
   f.srcPort = conns.peerPort[i]!;
   f.dstPort = conns.guestPort[i]!;
   f.seqNumber = conns.seqToTap[i]!;
-  if (flags & TcpFlag.ACK) conns.seqAckToTap[i] = conns.seqFromTap[i]!;
-  f.ackNumber = flags & TcpFlag.ACK ? conns.seqAckToTap[i]! : 0;
+  if (flags & TcpFlag.ACK) {
+    conns.seqAckToTap[i] = ack;
+    ackLagUpdate(i);
+  }
+  f.ackNumber = flags & TcpFlag.ACK ? ack : 0;
   f.flags = flags;
-  if (flags & TcpFlag.RST) {
-    f.window = 0;
-  } else if (flags & TcpFlag.SYN) {
-    const wnd = updateWndToTap(i) << conns.wsToTap[i]!; // SYN windows are never scaled (RFC 7323 2.2)
-    f.window = Math.min(wnd, 0xffff);
+  f.window = window;
+  if (flags & TcpFlag.SYN) {
     f.mss = mss;
     if (f === synFields) f.windowScale = conns.wsToTap[i]!;
-  } else {
-    f.window = updateWndToTap(i);
   }
   if (f === dataFields) f.payloadLength = 0;
   f.src = v6 ? src6 : src4;
@@ -423,14 +484,122 @@ function sendFlags(i: number, flags: number, mss = 0): boolean {
   return tap!.send(ctrlFrame.subarray(0, ctrlFrameLen));
 }
 
-/** Marks an ACK as due for connection `i`, to go out at the end of the guest batch. */
-function queueAck(i: number): void {
+/**
+ * Marks an ACK as due for connection `i`, to go out at the end of the guest
+ * batch: one that follows the host peer, if it tells the guest something new,
+ * or, if `forced` (the guest sent nothing new), one of all the socket took.
+ */
+function queueAck(i: number, forced = false): void {
+  if (forced) conns.flags[i]! |= F.ACK_FORCED;
   if (conns.flags[i]! & F.ACK_TO_TAP_DUE) return;
   conns.flags[i]! |= F.ACK_TO_TAP_DUE;
   ackQueue[ackQueued++] = i;
 }
 
-/** Arms the connection's timer for what it waits for now (see Theory of operation). @syscalls timerfd_create timerfd_settime epoll_ctl */
+// ACKs that follow the host peer ------------------------------------------------
+
+/** Returns the bytes of struct tcp_info the kernel wrote for socket `s` into tcpInfoBuf, or -errno. @syscalls getsockopt */
+function tcpInfo(s: number): number {
+  return getsockopt(s, IPPROTO_TCP, TCP_INFO, tcpInfoBuf);
+}
+
+/**
+ * Sets ACK_ALL on connection `i`, just created, if `peer`, the host peer's
+ * address, is loopback or `our`, our address on the socket: the host itself,
+ * where ACKs come back at once.
+ */
+function ackModeLocal(i: number, peer: Uint8Array, our: Uint8Array): void {
+  if (inanyIsLoopback(peer) || inanyEqual(peer, our)) conns.flags[i]! |= F.ACK_ALL;
+}
+
+/**
+ * Measures seqAckBase of connection `i`, just established: seqFromTap less
+ * what the host peer acknowledged so far (our SYN, on a socket we connected;
+ * nothing on an accepted one). Sets ACK_ALL instead if the kernel reports no
+ * tcpi_bytes_acked (before Linux 4.2), or the handshake's RTT was low.
+ * @syscalls getsockopt
+ */
+function ackBaseInit(i: number): void {
+  if (conns.flags[i]! & F.ACK_ALL) {
+    if (log.debugEnabled) log.debug(`TCP: flow ${i}: local peer: ACKs to the guest cover all the socket takes`);
+    return;
+  }
+  const n = tcpInfo(conns.sock[i]!);
+  if (n < TI.BYTES_ACKED + 8 || (n >= TI.MIN_RTT + 4 && tcpInfoView.getUint32(TI.MIN_RTT, true) < LOW_RTT_US)) {
+    conns.flags[i]! |= F.ACK_ALL;
+    if (log.debugEnabled) log.debug(`TCP: flow ${i}: ${n < TI.BYTES_ACKED + 8 ? "no tcpi_bytes_acked" : "low RTT"}: ACKs to the guest cover all the socket takes`);
+    return;
+  }
+  conns.seqAckBase[i] = seqAdd(conns.seqFromTap[i]!, -tcpInfoView.getUint32(TI.BYTES_ACKED, true));
+}
+
+/**
+ * Returns whether the flow of connection `i` is throughput-bound, from the
+ * `n` bytes of tcp_info in tcpInfoBuf: its send buffer holds at most
+ * SNDBUF_BDP_RATIO bandwidth-delay products (tcpi_delivery_rate x tcpi_rtt,
+ * or tcpi_snd_cwnd x tcpi_snd_mss before Linux 4.9). Such a buffer is a short
+ * queue: holding the guest's ACKs back for it hides little, and costs
+ * throughput, as the guest must keep the buffer full for the kernel to grow
+ * it. Where it holds many more, acking all of it would hide from the guest a
+ * queue of seconds: what its application thinks delivered, and its RTT.
+ */
+function throughputBound(i: number, n: number): boolean {
+  const rate = n >= TI.DELIVERY_RATE + 8 ? getU64(tcpInfoView, TI.DELIVERY_RATE) : 0; // bytes/s
+  const bdp = rate > 0
+    ? (rate * tcpInfoView.getUint32(TI.RTT, true)) / 1e6
+    : tcpInfoView.getUint32(TI.SND_CWND, true) * tcpInfoView.getUint32(TI.SND_MSS, true);
+  return conns.sndbuf[i]! <= SNDBUF_BDP_RATIO * bdp;
+}
+
+/**
+ * Returns the ACK number for the guest that follows the host peer: seqAckBase
+ * + tcpi_bytes_acked, never beyond seqFromTap (what the socket took) nor below
+ * the last ACK sent. It is seqFromTap, without a syscall, if the last ACK
+ * covered it already, for ACK_ALL connections and once either side sent its
+ * FIN; after reading TCP_INFO, if the peer's RTT turned out low (then ACK_ALL
+ * from now on) or the flow is throughput-bound.
+ * @syscalls getsockopt
+ */
+function ackToTapFollow(i: number): number {
+  const all = conns.seqFromTap[i]!;
+  const last = conns.seqAckToTap[i]!;
+  if (last === all || conns.flags[i]! & F.ACK_ALL || conns.events[i]! & (E.TAP_FIN_RCVD | E.SOCK_FIN_RCVD)) return all;
+  const n = tcpInfo(conns.sock[i]!);
+  if (n < TI.BYTES_ACKED + 8) return all;
+  if (n >= TI.MIN_RTT + 4 && tcpInfoView.getUint32(TI.MIN_RTT, true) < LOW_RTT_US) {
+    conns.flags[i]! |= F.ACK_ALL;
+    return all;
+  }
+  if (throughputBound(i, n)) return all;
+  const acked = seqAdd(conns.seqAckBase[i]!, tcpInfoView.getUint32(TI.BYTES_ACKED, true));
+  if (seqDiff(acked, all) >= 0) return all;
+  return seqDiff(acked, last) > 0 ? acked : last;
+}
+
+/** Sets seqAckToTap of connection `i` for the segments about to go out: see ackToTapFollow(). */
+function ackToTapSet(i: number): void {
+  conns.seqAckToTap[i] = ackToTapFollow(i);
+  ackLagUpdate(i);
+}
+
+/**
+ * Sets or clears ACK_LAGS after seqAckToTap changed; newly set, the timer
+ * looks at the host peer's ACKs again in ACK_INTERVAL_MS.
+ */
+function ackLagUpdate(i: number): void {
+  if (conns.seqAckToTap[i] === conns.seqFromTap[i]) {
+    conns.flags[i]! &= ~F.ACK_LAGS;
+    return;
+  }
+  if (conns.flags[i]! & F.ACK_LAGS) return;
+  conns.flags[i]! |= F.ACK_LAGS;
+  timerArmNext(i);
+}
+
+/**
+ * Starts the wait of the connection's timer for what it waits for now (see
+ * Theory of operation), and arms it. @syscalls timerfd_create timerfd_settime epoll_ctl
+ */
 function timerCtl(i: number): void {
   let fd = conns.timer[i]!;
   if (fd < 0) {
@@ -441,11 +610,42 @@ function timerCtl(i: number): void {
     }
     conns.timer[i] = fd;
   }
+  const t = now();
   let ms: number;
   if (conns.flags[i]! & F.ACK_FROM_TAP_DUE) ms = Math.min(RTO_INIT_MS * 2 ** conns.retries[i]!, RTO_MAX_MS);
   else if (conns.has(i, E.SOCK_FIN_SENT | E.TAP_FIN_ACKED)) ms = FIN_TIMEOUT_MS;
-  else ms = ACT_TIMEOUT_MS;
-  timerArm(fd, ms);
+  else {
+    ms = ACT_TIMEOUT_MS - (t - conns.lastActivityMs[i]!);
+    if (keepaliveOn(i)) ms = Math.min(ms, keepaliveIntervalMs - (t - conns.tapQuietSinceMs[i]!));
+    ms = Math.max(ms, 1);
+  }
+  conns.timerAtMs[i] = t + ms;
+  timerArmNext(i);
+}
+
+/**
+ * Arms the connection's timer for the end of its current wait (timerAtMs) or,
+ * if sooner, the next ACK_LAGS check. @syscalls timerfd_settime
+ */
+function timerArmNext(i: number): void {
+  const fd = conns.timer[i]!;
+  if (fd < 0) return timerCtl(i);
+  const t = now();
+  let at = conns.timerAtMs[i]!;
+  if (conns.flags[i]! & F.ACK_LAGS) at = Math.min(at, t + ACK_INTERVAL_MS);
+  timerArm(fd, Math.max(at - t, 0));
+}
+
+/**
+ * Returns whether connection `i` keeps the guest side alive: established, and
+ * not both FINs exchanged. A silent guest may be gone (rebooted, its qemu
+ * restarted or migrated) with the connection: a keepalive then draws a RST,
+ * which closes the host socket, and the host peer learns of it at once
+ * instead of after ACT_TIMEOUT_MS.
+ */
+function keepaliveOn(i: number): boolean {
+  const ev = conns.events[i]!;
+  return (ev & E.ESTABLISHED) !== 0 && (ev & (E.TAP_FIN_RCVD | E.TAP_FIN_SENT)) !== (E.TAP_FIN_RCVD | E.TAP_FIN_SENT);
 }
 
 /** Sets ACK_FROM_TAP_DUE and starts the retransmission timer if it was not running. */
@@ -578,7 +778,7 @@ function sendDataFrames(i: number, n: number, v6: boolean): void {
   const f = dataFields;
   f.srcPort = conns.peerPort[i]!;
   f.dstPort = conns.guestPort[i]!;
-  conns.seqAckToTap[i] = conns.seqFromTap[i]!;
+  ackToTapSet(i);
   f.ackNumber = conns.seqAckToTap[i]!;
   f.window = updateWndToTap(i);
   f.src = v6 ? src6 : src4;
@@ -658,12 +858,13 @@ function ackFromTap(i: number, ack: number, wnd: number, pure: boolean): boolean
     if (ack === conns.seqToTap[i]) conns.flags[i]! &= ~F.ACK_FROM_TAP_DUE;
     timerCtl(i);
     if (maybeDone(i)) return false;
-  } else if (acked === 0 && pure && inflight > 0 && wnd === oldWnd) {
+  } else if (acked === 0 && pure && inflight > 0 && wnd === oldWnd && !(conns.flags[i]! & F.PROBE_SENT)) {
     if (++conns.dupAcks[i]! >= DUP_ACK_THRESHOLD) {
       rewind(i);
       return conns.sock[i]! >= 0;
     }
   }
+  conns.flags[i]! &= ~F.PROBE_SENT; // this ACK answered any probe
   if (oldWnd === 0 && wnd > 0) conns.retries[i] = 0; // probes counted in it (windowProbe())
   // Only a connection that stopped for want of window has more to send now: one that
   // emptied its socket hears of new data from EPOLLIN (a peek here would find nothing).
@@ -685,11 +886,11 @@ function dataFromTap(i: number): void {
   if (seg.ack && !ackFromTap(i, seg.ackNumber, seg.window, len === 0 && !seg.fin)) return;
   if (len === 0 && !seg.fin) {
     // A window probe (RFC 9293 3.8.6.1) sits just below what we expect: answer it.
-    if (seg.seqNumber !== conns.seqFromTap[i]) queueAck(i);
+    if (seg.seqNumber !== conns.seqFromTap[i]) queueAck(i, true);
     return;
   }
   if (conns.events[i]! & E.TAP_FIN_RCVD) {
-    queueAck(i);
+    queueAck(i, true);
     return;
   }
   const seq = seg.seqNumber;
@@ -722,11 +923,12 @@ function dataFromTap(i: number): void {
       if (taken + kept < data.byteLength) ctx!.stats.drop("tcpSpillFull");
     }
   }
-  if (seg.fin && seqDiff(seqAdd(conns.seqFromTap[i]!, conns.spillLen[i]!), seqAdd(seq, len)) === 0) {
+  const fin = seg.fin && seqDiff(seqAdd(conns.seqFromTap[i]!, conns.spillLen[i]!), seqAdd(seq, len)) === 0;
+  if (fin) {
     if (conns.spillLen[i]! > 0) conns.flags[i]! |= F.FIN_PENDING;
     else if (!finFromTap(i)) return;
   }
-  queueAck(i);
+  queueAck(i, off >= len && !fin); // nothing new: a retransmission
 }
 
 /**
@@ -834,6 +1036,7 @@ function synAckFromTap(i: number): void {
   conns.seqFromTap[i] = seqAdd(seg.seqNumber, 1);
   conns.seqAckFromTap[i] = seg.ackNumber;
   conns.wndFromTap[i] = synWindow(seg.window, conns.wsFromTap[i]!);
+  ackBaseInit(i);
   establish(i);
   sendFlags(i, TcpFlag.ACK);
   dataFromSock(i);
@@ -899,6 +1102,7 @@ function connFromTap(v6: boolean): boolean {
   flows.hashInsert(sidxOf(f, INISIDE));
 
   connInit(f, s, v6, aSrc, sport, aDst, dport);
+  ackModeLocal(f, aHost, aOur);
   conns.seqInitFromTap[f] = seg.seqNumber;
   conns.seqFromTap[f] = seqAdd(seg.seqNumber, 1);
   conns.wsFromTap[f] = opts.windowScale ?? 0;
@@ -908,7 +1112,7 @@ function connFromTap(v6: boolean): boolean {
   const isn = tcpIsn(aSrc, 0, sport, aDst, 0, dport);
   conns.seqToTap[f] = isn;
   conns.seqAckFromTap[f] = isn;
-  conns.lastActivityMs[f] = now();
+  conns.lastActivityMs[f] = conns.tapQuietSinceMs[f] = now();
   conns.setEvent(f, E.TAP_SYN_RCVD);
   const er = loop!.add(s, epollEvents(f), EpollType.TCP, tcpConnRef(f));
   if (er < 0) {
@@ -977,7 +1181,12 @@ function tapSegment(v6: boolean): boolean {
   }
   const i = sidxFlow(sidx);
   if (conns.sock[i]! < 0) return ctx!.stats.drop("tcp: stale flow");
-  conns.lastActivityMs[i] = now();
+  const t = now();
+  conns.tapQuietSinceMs[i] = t;
+  // The guest's answer to a keepalive is no activity, or keepalives would keep idle
+  // connections from ever timing out.
+  const bare = seg.ack && !seg.syn && !seg.fin && !seg.rst && seg.bytes.byteLength === seg.headerLength;
+  if (!bare || !(conns.flags[i]! & F.PROBE_SENT)) conns.lastActivityMs[i] = t;
   if (seg.rst) {
     if (log.debugEnabled) log.debug(`TCP: flow ${i}: RST from guest`);
     tcpClose(i, true);
@@ -1059,8 +1268,10 @@ export function tcpBatchEnd(): void {
   for (let q = 0; q < ackQueued; q++) {
     const i = ackQueue[q]!;
     if (conns.sock[i]! < 0 || !(conns.flags[i]! & F.ACK_TO_TAP_DUE)) continue;
-    conns.flags[i]! &= ~F.ACK_TO_TAP_DUE;
-    sendFlags(i, TcpFlag.ACK);
+    const forced = conns.flags[i]! & F.ACK_FORCED;
+    conns.flags[i]! &= ~(F.ACK_TO_TAP_DUE | F.ACK_FORCED);
+    if (forced) sendFlags(i, TcpFlag.ACK);
+    else ackToTapIfNeeded(i, false);
   }
   ackQueued = 0;
 }
@@ -1083,13 +1294,13 @@ function windowReopened(i: number): void {
   if (conns.spillLen[i]! > 0) {
     if (!spillFlush(i)) return;
     if (conns.spillLen[i]! > 0) {
-      sendFlags(i, TcpFlag.ACK);
+      ackToTapIfNeeded(i, true);
       return;
     }
   }
   conns.flags[i]! &= ~(F.WND_CLOSED | F.SNDBUF_LOW);
   epollUpdate(i);
-  sendFlags(i, TcpFlag.ACK);
+  ackToTapIfNeeded(i, true);
 }
 
 /** epoll handler for connection sockets (EpollType.TCP, index = tcpConnRef() of the flow). */
@@ -1107,6 +1318,7 @@ export function tcpSockHandler(ref: number, events: number, fd: number): void {
       return;
     }
     if (!(events & EPOLLOUT)) return;
+    ackBaseInit(i);
     sendSynAck(i);
     conns.setEvent(i, E.TAP_SYN_ACK_SENT);
     epollUpdate(i);
@@ -1128,16 +1340,19 @@ export function tcpSockHandler(ref: number, events: number, fd: number): void {
 }
 
 /**
- * Sends the guest a window probe: an ACK whose sequence number is one it has
- * seen already, which a receiver must answer with an ACK carrying its window
- * ("If an incoming segment is not acceptable, an acknowledgment should be
- * sent in reply", RFC 9293 3.10.7.4). Unlike a probe with a byte of data,
- * it needs no data in the window.
+ * Sends the guest a window probe or keepalive: an ACK whose sequence number
+ * is one it has seen already (seqToTap - 1), which a receiver must answer
+ * with an ACK carrying its window ("If an incoming segment is not acceptable,
+ * an acknowledgment should be sent in reply", RFC 9293 3.10.7.4), and a guest
+ * that lost the connection answers with RST. Unlike a probe with a byte of
+ * data, it needs no data in the window. Sets PROBE_SENT: the answer is no
+ * duplicate ACK.
  */
 function windowProbe(i: number): void {
   conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, -1);
   sendFlags(i, TcpFlag.ACK);
   conns.seqToTap[i] = seqAdd(conns.seqToTap[i]!, 1);
+  conns.flags[i]! |= F.PROBE_SENT;
 }
 
 /** epoll handler for connection timers (EpollType.TCP_TIMER, index = tcpConnRef() of the flow). @syscalls read */
@@ -1146,6 +1361,9 @@ export function tcpTimerHandler(ref: number, _events: number, fd: number): void 
   if (i < 0 || conns.timer[i] !== fd) return;
   timerRead(fd);
   if (conns.sock[i]! < 0) return;
+  if (conns.flags[i]! & F.ACK_LAGS) ackToTapIfNeeded(i, false);
+  // Timers fire on time or late, never early; the millisecond allows for rounding.
+  if (now() < conns.timerAtMs[i]! - 1) return timerArmNext(i); // only an ACK_LAGS check was due
   const ev = conns.events[i]!;
   if (conns.flags[i]! & F.ACK_FROM_TAP_DUE) {
     if (!(ev & E.ESTABLISHED)) {
@@ -1173,9 +1391,14 @@ export function tcpTimerHandler(ref: number, _events: number, fd: number): void 
     return;
   }
   if (conns.has(i, E.SOCK_FIN_SENT | E.TAP_FIN_ACKED)) return tcpRst(i, "FIN timeout");
-  const idle = now() - conns.lastActivityMs[i]!;
-  if (idle >= ACT_TIMEOUT_MS) return tcpRst(i, "inactivity");
-  timerArm(fd, ACT_TIMEOUT_MS - idle);
+  const t = now();
+  if (t - conns.lastActivityMs[i]! >= ACT_TIMEOUT_MS) return tcpRst(i, "inactivity");
+  if (keepaliveOn(i) && t - conns.tapQuietSinceMs[i]! >= keepaliveIntervalMs - 1) {
+    if (log.debugEnabled) log.debug(`TCP: flow ${i}: nothing from the guest for ${Math.round(t - conns.tapQuietSinceMs[i]!)} ms: keepalive`);
+    windowProbe(i);
+    conns.tapQuietSinceMs[i] = t;
+  }
+  timerCtl(i);
 }
 
 /**
@@ -1242,6 +1465,7 @@ function connFromSock(slot: number, s: number): void {
   flows.hashInsert(sidxOf(f, TGTSIDE));
 
   connInit(f, s, v6, aGuest, guestPort, aTapSrc, peerPort);
+  ackModeLocal(f, aSrc, aOur);
   conns.wsToTap[f] = MAX_WS;
   const isn = tcpIsn(aGuest, 0, guestPort, aTapSrc, 0, peerPort);
   conns.seqToTap[f] = isn;

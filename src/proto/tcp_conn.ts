@@ -33,6 +33,9 @@
 //   STALLED           socket data is pending but the guest's window is full:
 //                     an ACK from the guest resumes sending
 //   ACK_TO_TAP_DUE    guest data was written: an ACK is queued for batchEnd
+//   ACK_FORCED        (with ACK_TO_TAP_DUE) the guest sent nothing new (a
+//                     retransmission, a probe): the queued ACK goes out even
+//                     if it tells nothing new, and covers all the socket took
 //   ACK_FROM_TAP_DUE  we sent data or SYN/FIN the guest has not acked: the
 //                     retransmission timer runs
 //   WND_CLOSED        the socket took less than the guest sent: the rest is
@@ -45,6 +48,15 @@
 //                     sends a window update
 //   FIN_PENDING       the guest's FIN came in sequence after spilled data: it
 //                     is handled once the spill is written
+//   PROBE_SENT        we sent a window probe or keepalive (an ACK one below
+//                     seqToTap): the guest's next ACK that carries nothing new
+//                     answers it, and is no duplicate ACK
+//   ACK_ALL           ACKs to the guest cover all the socket took: the host
+//                     peer is local (loopback, or our own address), its RTT
+//                     is low, or the kernel reports no tcpi_bytes_acked
+//   ACK_LAGS          the last ACK to the guest is behind seqFromTap, waiting
+//                     for the host peer's ACKs: the timer looks again every
+//                     ACK_INTERVAL_MS (tcp.ts)
 //   SOCK_RDHUP        the host peer's FIN reached the socket (EPOLLRDHUP): a
 //                     peek that drains the socket is followed by one more,
 //                     which sees the end of file (no event would tell us)
@@ -76,7 +88,11 @@ export const TcpConnFlag = {
   WND_CLOSED: 1 << 3,
   SNDBUF_LOW: 1 << 4,
   FIN_PENDING: 1 << 5,
-  SOCK_RDHUP: 1 << 6,
+  PROBE_SENT: 1 << 6,
+  ACK_FORCED: 1 << 7,
+  ACK_ALL: 1 << 8,
+  ACK_LAGS: 1 << 9,
+  SOCK_RDHUP: 1 << 10,
 } as const;
 
 /** Returns the event bits as text for logs, e.g. "ESTABLISHED|TAP_FIN_RCVD" ("CLOSED" for none). */
@@ -100,7 +116,7 @@ export class TcpConns {
   /** TcpEvent bits. */
   readonly events: Uint16Array;
   /** TcpConnFlag bits. */
-  readonly flags: Uint8Array;
+  readonly flags: Uint16Array;
   /** 1 if the guest side is IPv6, 0 for IPv4. */
   readonly v6: Uint8Array;
   /** Guest-side addresses, 32 bytes per entry: the guest's (0-15), then the peer's as the guest sees it (16-31), inany. */
@@ -119,6 +135,13 @@ export class TcpConns {
   readonly seqAckToTap: Uint32Array;
   /** Guest's initial sequence number. */
   readonly seqInitFromTap: Uint32Array;
+  /**
+   * Sequence number the socket's tcpi_bytes_acked counts from: what the host
+   * peer acknowledged is seqAckBase + tcpi_bytes_acked (mod 2^32). Measured
+   * when the connection is established, as the kernel counts the SYN of a
+   * connect()ed socket in tcpi_bytes_acked, and not that of an accepted one.
+   */
+  readonly seqAckBase: Uint32Array;
   /** Last window received from the guest, unscaled (as carried). */
   readonly wndFromTap: Uint16Array;
   /** Guest's window scale shift (0 if it sent none). */
@@ -127,6 +150,14 @@ export class TcpConns {
   readonly wndToTap: Uint16Array;
   /** Our window scale shift towards the guest (0 if the guest does not scale). */
   readonly wsToTap: Uint8Array;
+  /** Size of the socket's send buffer (SK_MEMINFO_SNDBUF) when last read, in bytes; 0 if never. */
+  readonly sndbuf: Uint32Array;
+  /**
+   * When the timer's wait for its current event (retransmission, FIN timeout,
+   * inactivity, keepalive) ends, in ms on the performance.now() clock. ACK_LAGS
+   * checks fire in between without moving it.
+   */
+  readonly timerAtMs: Float64Array;
   /** Largest payload we put in one segment to the guest, in bytes. */
   readonly mssToTap: Uint16Array;
   /** Duplicate ACKs in a row from the guest for seqAckFromTap. */
@@ -137,12 +168,17 @@ export class TcpConns {
   readonly retries: Uint8Array;
   /** Last activity on either side, in ms on the performance.now() clock. */
   readonly lastActivityMs: Float64Array;
+  /**
+   * Start of the guest side's current silence, in ms on the performance.now()
+   * clock: its last segment, or our last keepalive to it if that came later.
+   */
+  readonly tapQuietSinceMs: Float64Array;
 
   constructor(readonly max: number) {
     this.sock = new Int32Array(max).fill(-1);
     this.timer = new Int32Array(max).fill(-1);
     this.events = new Uint16Array(max);
-    this.flags = new Uint8Array(max);
+    this.flags = new Uint16Array(max);
     this.v6 = new Uint8Array(max);
     this.tapAddrs = new Uint8Array(max * 32);
     this.guestPort = new Uint16Array(max);
@@ -152,15 +188,19 @@ export class TcpConns {
     this.seqFromTap = new Uint32Array(max);
     this.seqAckToTap = new Uint32Array(max);
     this.seqInitFromTap = new Uint32Array(max);
+    this.seqAckBase = new Uint32Array(max);
     this.wndFromTap = new Uint16Array(max);
     this.wsFromTap = new Uint8Array(max);
     this.wndToTap = new Uint16Array(max);
     this.wsToTap = new Uint8Array(max);
     this.mssToTap = new Uint16Array(max);
+    this.sndbuf = new Uint32Array(max);
+    this.timerAtMs = new Float64Array(max);
     this.dupAcks = new Uint8Array(max);
     this.spillLen = new Uint32Array(max);
     this.retries = new Uint8Array(max);
     this.lastActivityMs = new Float64Array(max);
+    this.tapQuietSinceMs = new Float64Array(max);
   }
 
   /** Resets entry `i` to a fresh connection with no socket, no timer and no events. */
@@ -173,12 +213,14 @@ export class TcpConns {
     this.tapAddrs.fill(0, i * 32, i * 32 + 32);
     this.guestPort[i] = this.peerPort[i] = 0;
     this.seqToTap[i] = this.seqAckFromTap[i] = this.seqFromTap[i] = this.seqAckToTap[i] = this.seqInitFromTap[i] = 0;
+    this.seqAckBase[i] = this.sndbuf[i] = 0;
+    this.timerAtMs[i] = 0;
     this.wndFromTap[i] = this.wndToTap[i] = 0;
     this.wsFromTap[i] = this.wsToTap[i] = 0;
     this.mssToTap[i] = 0;
     this.dupAcks[i] = this.retries[i] = 0;
     this.spillLen[i] = 0;
-    this.lastActivityMs[i] = 0;
+    this.lastActivityMs[i] = this.tapQuietSinceMs[i] = 0;
   }
 
   /**

@@ -229,6 +229,11 @@ export class TcpGuest {
     this.emit(TcpFlag.RST | TcpFlag.ACK, this.sndNxt, this.rcvNxt, false);
   }
 
+  /** Next sequence number we send. */
+  get sendNext(): number {
+    return this.sndNxt;
+  }
+
   /** True when everything we queued (and our FIN, if any) was acknowledged. */
   get allAcked(): boolean {
     return seqDiff(this.sndUna, seqAdd(this.iss, 1 + this.out.byteLength + (this.finWanted ? 1 : 0))) === 0;

@@ -6,7 +6,9 @@ import { createHash } from "node:crypto";
 import { close, Errno } from "../../syscalls/mod.ts";
 import { Loop } from "../../src/loop/loop.ts";
 import { flows } from "../../src/flow/table.ts";
-import { tcpActive, tcpCloseAll, tcpInit, tcpSetPeekOffsetCap, tcpSpillEvents } from "../../src/proto/tcp.ts";
+import {
+  tcpActive, tcpCloseAll, tcpInit, tcpSetKeepaliveInterval, tcpSetPeekOffsetCap, tcpSpillEvents,
+} from "../../src/proto/tcp.ts";
 import { TcpFlag } from "../../src/wire/tcp.ts";
 import {
   acceptOne, connectLoopback, freePort, GuestStack, GUEST4, GUEST6_LL, GW4, GW6, HostSock, listenLoopback,
@@ -389,5 +391,104 @@ test("test_no_peek_offset_discard_buffer: without SO_PEEK_OFF, 2 MiB with a loss
     expect(sha256(g.data())).toBe(sha256(down));
   } finally {
     tcpSetPeekOffsetCap(prev);
+  }
+});
+
+/** Keepalive interval of the keepalive tests, instead of 30 s. */
+const KEEPALIVE_TEST_MS = 200;
+
+/**
+ * Opens a connection from a guest to a host server, moves `up` and `down`, and returns the
+ * guest, the host side and the times of the keepalives the guest gets from then on (an ACK
+ * without data whose sequence number is one below the guest's rcvNxt).
+ */
+function keepaliveSetup(stack: GuestStack, up: number, down: number) {
+  let host: HostSock | null = null;
+  const port = server(false, (h) => {
+    host = h;
+    h.write(pattern(down, 20));
+  });
+  const g = stack.open(GW4, port);
+  const keepalives: { at: number; ack: number }[] = [];
+  let dataFrames = 0;
+  stack.tap.dropIf = (frame) => {
+    const s = parseFrame(frame, { badChecksum: 0 });
+    if (s === null) return false;
+    if (s.tcp.payload.byteLength > 0) dataFrames++;
+    else if (s.tcp.flags === TcpFlag.ACK && s.tcp.seqNumber === ((g.rcvNxt - 1) >>> 0)) {
+      keepalives.push({ at: performance.now(), ack: s.tcp.ackNumber });
+    }
+    return false;
+  };
+  g.connect();
+  g.write(pattern(up, 21));
+  expect(runUntil(loop, stack, () => host !== null && host.receivedBytes === up && g.receivedBytes === down, 3000)).toBe(true);
+  return { g, host: host! as HostSock, keepalives, dataFrames: () => dataFrames };
+}
+
+test("test_keepalive_silent_guest: an ACK one below rcvNxt after each interval of silence; the answers keep the connection", () => {
+  const prev = tcpSetKeepaliveInterval(KEEPALIVE_TEST_MS);
+  try {
+    const stack = setup();
+    const { g, host, keepalives, dataFrames } = keepaliveSetup(stack, 100, 1000);
+    const quietFrom = performance.now();
+    const sent = dataFrames();
+    expect(runUntil(loop, stack, () => keepalives.length >= 3, 3000)).toBe(true);
+    // The first comes one interval after the guest's last segment, each next one an interval
+    // after the guest's answer to the one before (the harness answers at once).
+    expect(keepalives[0]!.at - quietFrom).toBeGreaterThanOrEqual(KEEPALIVE_TEST_MS - 20);
+    for (let k = 1; k < keepalives.length; k++) {
+      expect(keepalives[k]!.at - keepalives[k - 1]!.at).toBeGreaterThanOrEqual(KEEPALIVE_TEST_MS - 5);
+      expect(keepalives[k]!.at - keepalives[k - 1]!.at).toBeLessThan(KEEPALIVE_TEST_MS * 3);
+    }
+    for (const k of keepalives) expect(k.ack).toBe(g.sendNext); // all the guest sent is acknowledged
+    // The answers are no duplicate ACKs: nothing was sent again, nothing was reset.
+    expect(dataFrames()).toBe(sent);
+    expect(g.duplicateBytes).toBe(0);
+    expect(g.rstReceived).toBe(false);
+    expect(host.eof || host.error !== 0).toBe(false);
+    expect(tcpActive()).toBe(1);
+  } finally {
+    tcpSetKeepaliveInterval(prev);
+  }
+});
+
+test("test_keepalive_guest_forgot: a RST in answer to the keepalive resets the host socket", () => {
+  const prev = tcpSetKeepaliveInterval(KEEPALIVE_TEST_MS);
+  try {
+    const stack = setup();
+    const { g, host, keepalives } = keepaliveSetup(stack, 10, 10);
+    // The guest reboots: its stack no longer knows the connection, and answers what comes with
+    // RST, as Linux does to a segment with ACK set: seq = that segment's ACK number.
+    stack.guests.splice(stack.guests.indexOf(g), 1);
+    expect(runUntil(loop, stack, () => keepalives.length >= 1, 2000)).toBe(true);
+    g.emitRaw(TcpFlag.RST, keepalives[0]!.ack, 0);
+    expect(runUntil(loop, stack, () => host.error !== 0 || host.eof, 1000)).toBe(true);
+    expect(host.error).toBe(-Errno.ECONNRESET);
+    expect(tcpActive()).toBe(0);
+  } finally {
+    tcpSetKeepaliveInterval(prev);
+  }
+});
+
+test("test_keepalive_not_in_handshake: a guest that never answers our SYN-ACK gets no keepalive", () => {
+  const prev = tcpSetKeepaliveInterval(KEEPALIVE_TEST_MS);
+  try {
+    const stack = setup();
+    const port = server(false, () => {});
+    const g = stack.open(GW4, port);
+    let others = 0;
+    stack.tap.dropIf = (frame) => {
+      const s = parseFrame(frame, { badChecksum: 0 });
+      if (s !== null && !s.tcp.syn) others++;
+      return false;
+    };
+    stack.guests.splice(stack.guests.indexOf(g), 1); // deaf: no ACK to the SYN-ACK
+    g.connect();
+    runUntil(loop, stack, () => false, KEEPALIVE_TEST_MS * 3);
+    expect(others).toBe(0); // SYN-ACK retransmissions only
+    expect(tcpActive()).toBe(1);
+  } finally {
+    tcpSetKeepaliveInterval(prev);
   }
 });

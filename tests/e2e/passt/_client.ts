@@ -4,11 +4,15 @@
 // QemuClient speaks qemu's `-netdev stream` framing (a 4-byte big-endian length, then the
 // Ethernet frame) over a UNIX stream socket, so a test can send good or broken streams and read
 // what passt sends back. dhcpDiscover() and isDhcpOffer() make and recognise the one exchange
-// the tests use to ask "is this client being served?".
+// the tests use to ask "is this client being served?"; tcpFrame() and tcpSegment() let a test
+// play a guest's TCP by hand.
 
 import { existsSync, readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join, resolve } from "node:path";
+import { EthernetView, EtherType } from "../../../src/wire/ethernet.ts";
+import { IpProtocol, Ipv4View } from "../../../src/wire/ipv4.ts";
+import { TcpView, type TcpFields } from "../../../src/wire/tcp.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "../../..");
 const DEBIAN_PASST = "/usr/bin/passt";
@@ -117,6 +121,16 @@ export class QemuClient {
     }
   }
 
+  /** Removes and returns, in order, every frame received so far that `match` accepts. */
+  drainFrames(match: (frame: Uint8Array) => boolean): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < this.frames.length; ) {
+      if (match(this.frames[i]!)) out.push(this.frames.splice(i, 1)[0]!);
+      else i++;
+    }
+    return out;
+  }
+
   /** Resolves true once passt has closed the connection, false after `timeoutMs`. */
   async waitEnd(timeoutMs = 5000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
@@ -171,4 +185,34 @@ export function dhcpOffer(frame: Uint8Array, xid: number): string | null {
     off += 2 + frame[off + 1]!;
   }
   return null;
+}
+
+/** Returns an Ethernet frame holding one IPv4 TCP segment (checksums filled) from `src` to `dst`. */
+export function tcpFrame(
+  macs: { src: Uint8Array; dst: Uint8Array }, src: Uint8Array, dst: Uint8Array, fields: TcpFields, payload?: Uint8Array,
+): Uint8Array {
+  const l3 = EthernetView.HEADER_LEN, l4 = l3 + Ipv4View.MIN_HEADER_LEN;
+  const hlen = TcpView.headerLengthFor(fields);
+  const plen = payload?.byteLength ?? 0;
+  const frame = new Uint8Array(l4 + hlen + plen);
+  if (payload) frame.set(payload, l4 + hlen);
+  TcpView.emit(frame, l4, { ...fields, payloadLength: plen, src, dst });
+  Ipv4View.emit(frame, l3, { src, dst, protocol: IpProtocol.TCP, payloadLength: hlen + plen });
+  EthernetView.emit(frame, 0, { dst: macs.dst, src: macs.src, etherType: EtherType.IPV4 });
+  return frame;
+}
+
+/** Returns the TCP segment of an IPv4 frame from port `srcPort` to port `dstPort`, else null. */
+export function tcpSegment(frame: Uint8Array, srcPort: number, dstPort: number): TcpView | null {
+  if (frame.byteLength < 34 || ((frame[12]! << 8) | frame[13]!) !== EtherType.IPV4) return null;
+  const ip = Ipv4View.parse(frame.subarray(EthernetView.HEADER_LEN));
+  if (ip === null || ip.protocol !== IpProtocol.TCP) return null;
+  const end = EthernetView.HEADER_LEN + ip.totalLength;
+  const tcp = TcpView.parse(frame.subarray(EthernetView.HEADER_LEN + ip.headerLength, end));
+  return tcp !== null && tcp.srcPort === srcPort && tcp.dstPort === dstPort ? tcp : null;
+}
+
+/** Returns a dotted IPv4 address as 4 bytes. */
+export function ipv4Bytes(text: string): Uint8Array {
+  return Uint8Array.from(text.split(".").map(Number));
 }
