@@ -633,6 +633,10 @@ function timerArmNext(i: number): void {
   const t = now();
   let at = conns.timerAtMs[i]!;
   if (conns.flags[i]! & F.ACK_LAGS) at = Math.min(at, t + ACK_INTERVAL_MS);
+  // Set to fire no later than needed: leave it (one timerfd_settime() per timeout, not per ACK).
+  const armed = conns.timerArmedAtMs[i]!;
+  if (armed > t && armed <= at) return;
+  conns.timerArmedAtMs[i] = at;
   timerArm(fd, Math.max(at - t, 0));
 }
 
@@ -1360,6 +1364,7 @@ export function tcpTimerHandler(ref: number, _events: number, fd: number): void 
   const i = tcpConnFromRef(ref);
   if (i < 0 || conns.timer[i] !== fd) return;
   timerRead(fd);
+  conns.timerArmedAtMs[i] = 0;
   if (conns.sock[i]! < 0) return;
   if (conns.flags[i]! & F.ACK_LAGS) ackToTapIfNeeded(i, false);
   // Timers fire on time or late, never early; the millisecond allows for rounding.

@@ -158,6 +158,12 @@ export class TcpConns {
    * checks fire in between without moving it.
    */
   readonly timerAtMs: Float64Array;
+  /**
+   * When the timerfd is set to fire, on the same clock, or 0 if it is not set. A deadline
+   * that moves later (every ACK restarts the retransmission timeout) leaves the timerfd
+   * as it is: it fires early, and the handler sets it again for what is left.
+   */
+  readonly timerArmedAtMs: Float64Array;
   /** Largest payload we put in one segment to the guest, in bytes. */
   readonly mssToTap: Uint16Array;
   /** Duplicate ACKs in a row from the guest for seqAckFromTap. */
@@ -196,6 +202,7 @@ export class TcpConns {
     this.mssToTap = new Uint16Array(max);
     this.sndbuf = new Uint32Array(max);
     this.timerAtMs = new Float64Array(max);
+    this.timerArmedAtMs = new Float64Array(max);
     this.dupAcks = new Uint8Array(max);
     this.spillLen = new Uint32Array(max);
     this.retries = new Uint8Array(max);
@@ -214,7 +221,7 @@ export class TcpConns {
     this.guestPort[i] = this.peerPort[i] = 0;
     this.seqToTap[i] = this.seqAckFromTap[i] = this.seqFromTap[i] = this.seqAckToTap[i] = this.seqInitFromTap[i] = 0;
     this.seqAckBase[i] = this.sndbuf[i] = 0;
-    this.timerAtMs[i] = 0;
+    this.timerAtMs[i] = this.timerArmedAtMs[i] = 0;
     this.wndFromTap[i] = this.wndToTap[i] = 0;
     this.wsFromTap[i] = this.wsToTap[i] = 0;
     this.mssToTap[i] = 0;
