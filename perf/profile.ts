@@ -87,6 +87,10 @@ async function profileRr(topo: Topology, bin: string, rr: string, seconds: numbe
     // Warm up (JIT) before counting.
     await requestResponse(topo, s, "tap", rr, 1);
     const stat = perfStat(s.pid, statFile);
+    const recordFile = `${statFile}.data`;
+    const record = flags["perf-record"]
+      ? Bun.spawn(["perf", "record", "-q", "-F", "1999", "-o", recordFile, "-p", String(s.pid)], { stdout: "ignore", stderr: "ignore" })
+      : null;
     await Bun.sleep(200);
     const cpu0 = cpuSeconds(s.pid);
     const t0 = performance.now();
@@ -95,6 +99,16 @@ async function profileRr(topo: Topology, bin: string, rr: string, seconds: numbe
       tps = await requestResponse(topo, s, "tap", rr, seconds);
     } finally {
       const counts = await stat.stop();
+      if (record) {
+        record.kill("SIGINT");
+        await record.exited;
+        const rep = Bun.spawnSync(["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "dso,sym", "--percent-limit", "1.5"], {
+          stdout: "pipe",
+          stderr: "ignore",
+        });
+        const lines = rep.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l));
+        console.log(`${tool.label}: perf record, top symbols:\n${lines.slice(0, 25).map((l) => `    ${l.trim()}`).join("\n")}`);
+      }
       const cpu = cpuSeconds(s.pid) - cpu0;
       const wall = (performance.now() - t0) / 1000;
       const n = tps * seconds;
