@@ -2,12 +2,12 @@
 // soak.ts - memory soak: the forwarder's RSS over a 10 GB transfer and 100,000 connections
 //
 // Run (as root; the forwarders themselves run as nobody):
-//   npm run perf:soak                  builds dist/pasta, then at most about 10 minutes
-//   npm run perf:soak -- --quick       1 GB and 10,000 connections: about 2 minutes
+//   npm run perf:soak                  builds dist/pasta, then 3-5 minutes (at most 12: phase limits)
+//   npm run perf:soak -- --quick       1 GB each way and 10,000 connections: about 1 minute
 // Options: --no-build, --no-readme (a full run otherwise refreshes the table in
 // perf/README.md), --bytes N, --connections N, --concurrency N (default 200), --tools ours,debian,
 // --ours-bin PATH (another build of ours, e.g. one instrumented for heap statistics), --limit S
-// (time limit of each phase; default 120 s per transfer, 150 s for the connections).
+// (time limit of each phase and tool; default 120 s, 60 s with --quick).
 //
 // Output: a table on the terminal, perf/results/soak.json (every sample, the machine, the
 // versions); a full run also writes the table into perf/README.md ("Memory soak").
@@ -84,7 +84,7 @@ const MTU = 65520;
 /** Time limit of one transfer phase (all its attempts), seconds. */
 const TRANSFER_LIMIT_S = Number(flags.limit ?? (QUICK ? 60 : 120));
 /** Time limit of the connection phase, seconds. */
-const CONNS_LIMIT_S = Number(flags.limit ?? (QUICK ? 60 : 150));
+const CONNS_LIMIT_S = Number(flags.limit ?? (QUICK ? 60 : 120));
 /** Connections one transfer phase may use (the first, and retries after a failure). */
 const MAX_ATTEMPTS = 5;
 /** Seconds sampled after the traffic of a phase stopped. */
