@@ -5,7 +5,7 @@
 // perf/tcp_rr.c. Around every run we read the forwarder's utime + stime from /proc (its whole
 // process tree: our pasta forks a helper), so CPU seconds per GB moved need no separate run.
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import type { Topology } from "../tests/harness/netns.ts";
 import { childrenOf, PORT, type Session } from "./session.ts";
 
@@ -43,6 +43,46 @@ export function rss(pid: number): { rssBytes: number; peakBytes: number } | null
   } catch {
     return null;
   }
+}
+
+/** Memory of one process from /proc/PID/status, in KiB: VmRSS, VmHWM and VmRSS's anonymous and file parts. */
+export interface MemStatus {
+  rssKiB: number;
+  hwmKiB: number;
+  anonKiB: number;
+  fileKiB: number;
+}
+
+/** Returns the memory figures of `pid` (MemStatus), or null if it is gone. */
+export function memStatus(pid: number): MemStatus | null {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return null;
+  }
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { rssKiB: kib("VmRSS"), hwmKiB: kib("VmHWM"), anonKiB: kib("RssAnon"), fileKiB: kib("RssFile") };
+}
+
+/**
+ * Returns how many descriptors `pid` holds, and how many of them are sockets, or null if it is
+ * gone. For a pasta, the sockets above its idle count are its open flows' host sockets.
+ */
+export function fdCounts(pid: number): { fds: number; sockets: number } | null {
+  let names: string[];
+  try {
+    names = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return null;
+  }
+  let sockets = 0;
+  for (const n of names) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${n}`).startsWith("socket:")) sockets++;
+    } catch {}
+  }
+  return { fds: names.length, sockets };
 }
 
 /** Which way data flows and over which path. */

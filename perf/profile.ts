@@ -27,6 +27,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Topology, topologyUnavailable } from "../tests/harness/netns.ts";
+import { compileHelper } from "./common.ts";
 import { cpuSeconds, requestResponse, transfer } from "./measure.ts";
 import { PORT, startSession, waitListening, type Tool } from "./session.ts";
 
@@ -135,11 +136,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), "pasta-prof-"));
   const topo = await Topology.start();
   try {
-    const cc = Bun.spawnSync(["gcc", "-O2", "-o", join(tmp, "tcp_rr"), join(ROOT, "perf/tcp_rr.c")]);
-    if (cc.exitCode !== 0) throw new Error("gcc tcp_rr.c failed");
-    const rr = join(topo.dir, "tcp_rr");
-    copyFileSync(join(tmp, "tcp_rr"), rr);
-    chmodSync(rr, 0o755);
+    const rr = compileHelper("tcp_rr.c", tmp, topo.dir);
     const server = topo.spawn(["iperf3", "-s", "-p", "5201"], { timeoutMs: 3_600_000 });
     await Bun.sleep(300);
     const profDir = join(topo.dir, "prof");

@@ -153,3 +153,18 @@ export function ratioSvg(metrics: readonly Metric[], subtitle: string): string {
   out.push(`</svg>`);
   return out.join("\n") + "\n";
 }
+
+/** Renders rows of cells as an aligned plain-text table; the first `left` columns align left. */
+export function gridText(head: readonly string[], rows: readonly (readonly string[])[], left = 1): string {
+  const all = [head, ...rows];
+  const width = head.map((_, i) => Math.max(...all.map((r) => [...(r[i] ?? "")].length)));
+  const line = (r: readonly string[]) =>
+    r.map((c, i) => (i < left ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join("  ").trimEnd();
+  return [line(head), width.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/** Renders rows of cells as a Markdown table; the first `left` columns align left. */
+export function gridMarkdown(head: readonly string[], rows: readonly (readonly string[])[], left = 1): string {
+  const md = (r: readonly string[]) => `| ${r.join(" | ")} |`;
+  return [md(head), md(head.map((_, i) => (i < left ? "---" : "---:"))), ...rows.map(md)].join("\n");
+}

@@ -28,17 +28,15 @@
 //   RSS: after start-up, peak (VmHWM) and steady (VmRSS after traffic) at the end of the session
 // and once per run: start-up time of `pasta --config-net -- true`, pastas only.
 
-import { copyFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type SpawnHandle, Topology, topologyUnavailable } from "../tests/harness/netns.ts";
+import { buildDist, compileHelper, installed, machine, replaceReadmeBlock, RESULTS, ROOT, TOOLS, versions } from "./common.ts";
 import { cpuSeconds, requestResponse, rss, startupTimes, transfer, type FlowSpec, type TransferResult } from "./measure.ts";
 import { markdownTable, median, type Metric, ratioOf, ratioSvg, textTable } from "./report.ts";
 import { PORT, type Session, startSession, type Tool, waitListening } from "./session.ts";
-
-const ROOT = resolve(import.meta.dir, "..");
-const RESULTS = join(ROOT, "perf/results");
 
 const { values: flags } = parseArgs({
   args: Bun.argv.slice(2),
@@ -59,17 +57,7 @@ const STARTUP_RUNS = QUICK ? 5 : 11;
 /** iperf3 -b for the UDP rows: about what the fastest forwarder here carries at 1400-byte datagrams. */
 const UDP_BITRATE = "1G";
 
-const TOOLS: Tool[] = [
-  { id: "ours", label: "ours", kind: "pasta", bin: join(ROOT, "dist/pasta") },
-  { id: "debian", label: "Debian pasta", kind: "pasta", bin: "/usr/bin/pasta" },
-  { id: "slirp4netns", label: "slirp4netns", kind: "slirp4netns", bin: "/usr/bin/slirp4netns" },
-];
 const LABELS: Record<string, string> = Object.fromEntries(TOOLS.map((t) => [t.id, t.label]));
-
-function sh(argv: string[]): string {
-  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
-  return (r.stdout.toString() + r.stderr.toString()).trim();
-}
 
 // ---------------------------------------------------------------------------------------------
 // Metrics, in the order the table shows them
@@ -261,33 +249,6 @@ async function runStartup(t: Topology, tools: Tool[]): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Machine and versions, recorded with the numbers
-
-function machine() {
-  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
-  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown";
-  return {
-    nproc: Number(sh(["nproc"])) || cpus().length,
-    cpuModel: model,
-    kernel: release(),
-    memGiB: Math.round(totalmem() / 2 ** 30),
-    avx2: /\bavx2\b/.test(cpuinfo),
-    bun: Bun.version,
-  };
-}
-
-function versions(): Record<string, string> {
-  const head = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]);
-  const dirty = sh(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "syscalls"]).split("\n").filter(Boolean).length;
-  return {
-    ours: `${sh([join(ROOT, "dist/pasta"), "--version"]).split("\n")[0]} (git ${head}${dirty ? `, ${dirty} files of src/ syscalls/ modified` : ""})`,
-    debian: `passt ${sh(["dpkg-query", "-W", "-f", "${Version}", "passt"])}`,
-    slirp4netns: sh(["slirp4netns", "--version"]).split("\n").filter((l) => /version|libslirp/.test(l)).join(", "),
-    iperf3: sh(["iperf3", "--version"]).split("\n")[0] ?? "",
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
 
 async function cleanup(): Promise<void> {
   const t = topo;
@@ -305,29 +266,14 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const tools = TOOLS.filter((x) => existsSync(x.bin));
-  let buildNote = "built for this run";
-  if (!flags["no-build"]) {
-    console.log("building dist/pasta (npm run build)");
-    const b = Bun.spawnSync(["npm", "run", "build"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
-    if (b.exitCode !== 0) {
-      buildNote = "BUILD FAILED: measured the dist/pasta already there";
-      console.log(`perf: ${buildNote}`);
-    }
-  } else {
-    buildNote = "--no-build: the dist/pasta already there";
-  }
+  const buildNote = buildDist(flags["no-build"] === true);
+  const tools = installed(TOOLS);
   if (!existsSync(join(ROOT, "dist/pasta"))) console.log("perf: no dist/pasta, measuring the others only");
 
   tmp = mkdtempSync(join(tmpdir(), "pasta-perf-"));
-  const cc = Bun.spawnSync(["gcc", "-O2", "-Wall", "-o", join(tmp, "tcp_rr"), join(ROOT, "perf/tcp_rr.c")], { stderr: "pipe" });
-  if (cc.exitCode !== 0) throw new Error(`gcc tcp_rr.c: ${cc.stderr.toString()}`);
-
   const load0 = loadavg();
   topo = await Topology.start();
-  rrBin = join(topo.dir, "tcp_rr");
-  copyFileSync(join(tmp, "tcp_rr"), rrBin);
-  chmodSync(rrBin, 0o755);
+  rrBin = compileHelper("tcp_rr.c", tmp, topo.dir);
   await startHostServers(topo);
 
   for (let rep = 0; rep < REPS; rep++) {
@@ -379,8 +325,6 @@ async function main(): Promise<void> {
 
   if (!QUICK && !flags["no-readme"]) {
     writeFileSync(join(ROOT, "perf/ratios.svg"), svg);
-    const readme = join(ROOT, "perf/README.md");
-    const text = existsSync(readme) ? readFileSync(readme, "utf8") : "";
     const block = [
       "<!-- perf-table:start (written by perf/run.ts) -->",
       `Measured ${when} on ${m.nproc} × ${m.cpuModel} (AVX2: ${m.avx2 ? "yes" : "no"}), ${m.memGiB} GiB, Linux ${m.kernel}, Bun ${m.bun};`,
@@ -391,9 +335,7 @@ async function main(): Promise<void> {
       ...(errors.length ? ["", "Errors in this run:", "", ...errors.map((e) => `- ${e}`)] : []),
       "<!-- perf-table:end -->",
     ].join("\n");
-    const re = /<!-- perf-table:start[^]*?<!-- perf-table:end -->/;
-    if (re.test(text)) {
-      writeFileSync(readme, text.replace(re, () => block));
+    if (replaceReadmeBlock("perf-table", block)) {
       console.log("updated the table in perf/README.md and perf/ratios.svg");
     } else {
       writeFileSync(join(RESULTS, "table.md"), block + "\n");

@@ -10,6 +10,8 @@
 //   ──────────────                                   ───────────────────────────────────────────
 //   iperf3 -s      127.0.0.1:5201  <─── tap path ───  iperf3 -c GW4/GW6           (GW: gateway)
 //   tcp_rr server  127.0.0.1:5202  <─── tap path ───  tcp_rr client GW4 5202
+//   soak bulk-server 127.0.0.1:5203 <── tap path ─  soak bulk-client GW4 5203   (soak.ts)
+//   soak crr-server  127.0.0.1:5204 <── tap path ─  soak crr-client GW4 5204    (soak.ts)
 //   iperf3 -c 127.0.0.1:5301       ─── forwarded ──>  iperf3 -s -p 5301
 //   tcp_rr client 127.0.0.1:5302   ─── forwarded ──>  tcp_rr server 5302
 //
@@ -32,6 +34,10 @@ export const PORT = {
   hostIperf: 5201,
   /** tcp_rr server on the host's loopback (tap path). */
   hostRr: 5202,
+  /** soak.c bulk-server on the host's loopback (soak.ts: long transfers over the tap). */
+  hostBulk: 5203,
+  /** soak.c crr-server on the host's loopback (soak.ts: connection churn over the tap). */
+  hostCrr: 5204,
   /** iperf3 -s inside the namespace, reached from the host through the forwarded port. */
   nsIperf: 5301,
   /** tcp_rr server inside the namespace, reached through the forwarded port. */
@@ -165,7 +171,8 @@ export async function startSession(
   rr: string,
   env: Record<string, string> = {},
 ): Promise<Session> {
-  const holder = await topo.holdNamespace();
+  // As long-lived as the forwarder: the default (300 s) would end longer sessions (soak.ts --limit).
+  const holder = await topo.holdNamespace(LONG_LIVED_MS);
   const handles: SpawnHandle[] = [holder.handle];
   const stop = async () => {
     for (const h of handles.reverse()) if (h.alive()) await h.kill("SIGTERM");

@@ -403,10 +403,11 @@ export class Topology {
   /**
    * Starts `unshare -Urn sleep infinity` as nobody, the way a container runtime prepares a
    * namespace for `pasta PID`; resolves once its user and network namespaces exist. `pid` is as
-   * seen inside the topology (what pasta and nsenter there take).
+   * seen inside the topology (what pasta and nsenter there take). The holder is killed after
+   * `timeoutMs` (spawn()'s default, 300 s): a forwarder attached to it then sees its namespace go.
    */
-  async holdNamespace(): Promise<{ pid: number; handle: SpawnHandle; enter: (argv: string[]) => string[] }> {
-    const handle = this.spawn(["unshare", "-Urn", "sh", "-c", "echo $$; exec sleep infinity"]);
+  async holdNamespace(timeoutMs?: number): Promise<{ pid: number; handle: SpawnHandle; enter: (argv: string[]) => string[] }> {
+    const handle = this.spawn(["unshare", "-Urn", "sh", "-c", "echo $$; exec sleep infinity"], timeoutMs === undefined ? {} : { timeoutMs });
     for (let i = 0; i < 250 && !handle.output().stdout.includes("\n"); i++) {
       if (!handle.alive()) break;
       await Bun.sleep(20);
