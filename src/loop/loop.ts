@@ -82,6 +82,8 @@ export const EpollType = {
   FWD_SCAN: 22,
   /** Spliced UDP between the loopbacks: listeners and flow sockets (udp_splice.ts). */
   UDP_SPLICE: 23,
+  /** The delayed-ACK timer shared by all TCP connections (tcp.ts). */
+  TCP_DELACK: 24,
 } as const;
 export type EpollType = (typeof EpollType)[keyof typeof EpollType];
 

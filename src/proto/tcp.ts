@@ -27,7 +27,8 @@
 // Guest to host: each in-sequence segment is written with send(); what the
 // socket does not take is not acknowledged. In-sequence ACKs are sent once
 // per batch of guest frames (tcpBatchEnd()), and only if they tell the guest
-// something new. The ACK number follows what the host peer acknowledged, as
+// something new; the ACK of a segment smaller than the guest's MSS waits up to
+// DELACK_MS for data to the guest to carry it (see "Delayed ACKs"). The ACK number follows what the host peer acknowledged, as
 // upstream does: seqAckBase + tcpi_bytes_acked (TCP_INFO, read once per batch
 // while the ACK lags, never per segment), so the guest's TCP sees the real
 // path's round trip and the data still queued in our socket as not yet
@@ -285,6 +286,7 @@ export function tcpInit(ctxArg: Ctx, loopArg: Loop, tapArg: TapSink): number {
   log.debug(`TCP: SO_PEEK_OFF ${peekOffsetCap ? "supported" : "not supported, using a discard buffer"}`);
   loopArg.on(EpollType.TCP, tcpSockHandler);
   loopArg.on(EpollType.TCP_TIMER, tcpTimerHandler);
+  loopArg.on(EpollType.TCP_DELACK, tcpDelackHandler);
   loopArg.on(EpollType.TCP_LISTEN, tcpListenHandler);
   return tcpListenInit(ctxArg, loopArg);
 }
@@ -578,6 +580,7 @@ function ackToTapFollow(i: number): number {
 
 /** Sets seqAckToTap of connection `i` for the segments about to go out: see ackToTapFollow(). */
 function ackToTapSet(i: number): void {
+  conns.flags[i]! &= ~F.ACK_DELAYED; // carried by the frame this is for
   conns.seqAckToTap[i] = ackToTapFollow(i);
   ackLagUpdate(i);
 }
@@ -1275,9 +1278,65 @@ export function tcpBatchEnd(): void {
     const forced = conns.flags[i]! & F.ACK_FORCED;
     conns.flags[i]! &= ~(F.ACK_TO_TAP_DUE | F.ACK_FORCED);
     if (forced) sendFlags(i, TcpFlag.ACK);
+    else if (ackDelayable(i)) ackDelay(i);
     else ackToTapIfNeeded(i, false);
   }
   ackQueued = 0;
+}
+
+// Delayed ACKs ---------------------------------------------------------------------
+//
+// A guest segment smaller than its MSS is usually a request whose answer follows
+// within microseconds: an ACK sent at once is a frame, a write to the tap and work
+// for the guest's TCP, and the answer's first frame would carry it anyway. So the
+// ACK of such a segment waits, up to DELACK_MS, on one timer shared by every
+// connection (as a TCP receiver's delayed ACK does, RFC 9293 3.8.6.3, much
+// shorter); data sent to the guest meanwhile carries it (sendDataFrames()). Full
+// segments, FINs, and ACKs that answer anything but new data go out at once.
+
+/** Longest wait of a delayed ACK. */
+export const DELACK_MS = 1;
+const delackQueue = new Int32Array(flows.max);
+let delackQueued = 0;
+let delackFd = -1;
+let delackArmed = false;
+
+/** Returns whether the ACK due for `i` may wait for data to the guest. */
+function ackDelayable(i: number): boolean {
+  const pending = seqDiff(conns.seqFromTap[i]!, conns.seqAckToTap[i]!);
+  return (
+    pending > 0 && pending < conns.mssToTap[i]! && conns.events[i]! & E.ESTABLISHED &&
+    !(conns.events[i]! & E.TAP_FIN_RCVD) && !(conns.flags[i]! & (F.WND_CLOSED | F.SNDBUF_LOW | F.ACK_LAGS))
+  ) as boolean;
+}
+
+/** Queues the ACK of `i` for the delayed-ACK timer, arming it if it is idle. */
+function ackDelay(i: number): void {
+  if (conns.flags[i]! & F.ACK_DELAYED) return;
+  if (delackFd < 0) {
+    delackFd = timerCreate(loop!, EpollType.TCP_DELACK, 0);
+    if (delackFd < 0) return ackToTapIfNeeded(i, false);
+  }
+  conns.flags[i]! |= F.ACK_DELAYED;
+  delackQueue[delackQueued++] = i;
+  if (!delackArmed) {
+    delackArmed = true;
+    timerArm(delackFd, DELACK_MS);
+  }
+}
+
+/** The delayed-ACK timer: sends the ACKs that no data carried meanwhile. */
+export function tcpDelackHandler(_ref: number, _events: number, fd: number): void {
+  timerRead(fd);
+  delackArmed = false;
+  const n = delackQueued;
+  delackQueued = 0;
+  for (let q = 0; q < n; q++) {
+    const i = delackQueue[q]!;
+    if (!(conns.flags[i]! & F.ACK_DELAYED)) continue;
+    conns.flags[i]! &= ~F.ACK_DELAYED;
+    if (conns.sock[i]! >= 0) ackToTapIfNeeded(i, false);
+  }
 }
 
 // Socket, timer and listener events -------------------------------------------------

@@ -57,6 +57,8 @@
 //   ACK_LAGS          the last ACK to the guest is behind seqFromTap, waiting
 //                     for the host peer's ACKs: the timer looks again every
 //                     ACK_INTERVAL_MS (tcp.ts)
+//   ACK_DELAYED       the ACK of a small guest segment waits for the delayed-ACK
+//                     timer, in the hope that data to the guest carries it first
 //   SOCK_RDHUP        the host peer's FIN reached the socket (EPOLLRDHUP): a
 //                     peek that drains the socket is followed by one more,
 //                     which sees the end of file (no event would tell us)
@@ -93,6 +95,7 @@ export const TcpConnFlag = {
   ACK_ALL: 1 << 8,
   ACK_LAGS: 1 << 9,
   SOCK_RDHUP: 1 << 10,
+  ACK_DELAYED: 1 << 11,
 } as const;
 
 /** Returns the event bits as text for logs, e.g. "ESTABLISHED|TAP_FIN_RCVD" ("CLOSED" for none). */

@@ -7,7 +7,7 @@ import { close, Errno } from "../../syscalls/mod.ts";
 import { Loop } from "../../src/loop/loop.ts";
 import { flows } from "../../src/flow/table.ts";
 import {
-  tcpActive, tcpCloseAll, tcpInit, tcpSetKeepaliveInterval, tcpSetPeekOffsetCap, tcpSpillEvents,
+  DELACK_MS, tcpActive, tcpCloseAll, tcpInit, tcpSetKeepaliveInterval, tcpSetPeekOffsetCap, tcpSpillEvents,
 } from "../../src/proto/tcp.ts";
 import { TcpFlag } from "../../src/wire/tcp.ts";
 import {
@@ -491,4 +491,75 @@ test("test_keepalive_not_in_handshake: a guest that never answers our SYN-ACK ge
   } finally {
     tcpSetKeepaliveInterval(prev);
   }
+});
+
+/**
+ * Opens a connection from a guest to a host server and returns them with a log of the pure
+ * ACKs (no data, no SYN/FIN/RST) and the data frames the guest gets from then on.
+ */
+function ackLogSetup(stack: GuestStack) {
+  let host: HostSock | null = null;
+  const port = server(false, (h) => {
+    host = h;
+  });
+  const g = stack.open(GW4, port);
+  const pureAcks: { at: number; ack: number }[] = [];
+  const data: { at: number; ack: number }[] = [];
+  g.connect();
+  expect(runUntil(loop, stack, () => host !== null && tcpActive() === 1, 3000)).toBe(true);
+  stack.tap.dropIf = (frame) => {
+    const s = parseFrame(frame, { badChecksum: 0 });
+    if (s === null) return false;
+    const entry = { at: performance.now(), ack: s.tcp.ackNumber };
+    if (s.tcp.payload.byteLength > 0) data.push(entry);
+    else if (s.tcp.flags === TcpFlag.ACK) pureAcks.push(entry);
+    return false;
+  };
+  return { g, host: host! as HostSock, pureAcks, data };
+}
+
+test("test_delayed_ack_small_segment: the ACK of a small guest segment nothing answers comes after DELACK_MS, not at the batch end", () => {
+  const stack = setup();
+  const { g, host, pureAcks } = ackLogSetup(stack);
+  const before = pureAcks.length;
+  const sentAt = performance.now();
+  g.write(pattern(10, 30));
+  // The round that delivers the segment ends with its batch: no ACK yet.
+  expect(runUntil(loop, stack, () => host.receivedBytes === 10, 1000)).toBe(true);
+  expect(pureAcks.slice(before).filter((a) => a.ack === g.sendNext)).toEqual([]);
+  // Then the timer's ACK, whole.
+  expect(runUntil(loop, stack, () => pureAcks.some((a) => a.ack === g.sendNext), 1000)).toBe(true);
+  const ack = pureAcks.find((a) => a.ack === g.sendNext)!;
+  expect(ack.at - sentAt).toBeGreaterThanOrEqual(DELACK_MS - 0.5);
+  expect(ack.at - sentAt).toBeLessThan(200);
+});
+
+test("test_delayed_ack_carried: a reply within DELACK_MS carries the ACK, and no ACK of its own follows", () => {
+  const stack = setup();
+  const { g, host, pureAcks, data } = ackLogSetup(stack);
+  const before = pureAcks.length;
+  g.write(pattern(10, 31));
+  let replied = false;
+  expect(
+    runUntil(loop, stack, () => g.receivedBytes === 10, 1000, () => {
+      if (!replied && host.receivedBytes === 10) {
+        replied = true;
+        host.write(pattern(10, 32));
+      }
+    }),
+  ).toBe(true);
+  expect(data.at(-1)!.ack).toBe(g.sendNext);
+  // Give the delayed-ACK timer every chance to fire: it must find nothing to send.
+  runUntil(loop, stack, () => false, 3 * DELACK_MS + 20);
+  expect(pureAcks.slice(before).filter((a) => a.ack === g.sendNext)).toEqual([]);
+});
+
+test("test_delayed_ack_full_segment: a full-sized guest segment is acknowledged at the batch end", () => {
+  const stack = setup();
+  const { g, host, pureAcks } = ackLogSetup(stack);
+  const before = pureAcks.length;
+  // More than the guest's MSS (1460 here): not a request waiting for its answer.
+  g.write(pattern(8000, 33));
+  expect(runUntil(loop, stack, () => host.receivedBytes === 8000, 1000)).toBe(true);
+  expect(pureAcks.slice(before).some((a) => a.ack === g.sendNext)).toBe(true);
 });
