@@ -310,6 +310,12 @@ export const PR_CAP_AMBIENT = 47;
 
 // netlink, rlimits, timers, signalfd, wait, inotify, random, memfd
 export const NETLINK_ROUTE = 0;
+/** Netlink protocol of socket dumps (linux/netlink.h): `ss` and our TCP listener scan use it. */
+export const NETLINK_SOCK_DIAG = 4;
+/** sock_diag request and reply type: a dump or a query for one address family (linux/sock_diag.h). */
+export const SOCK_DIAG_BY_FAMILY = 20;
+/** TCP state of a listening socket (netinet/tcp.h); inet_diag's state masks are 1 << state. */
+export const TCP_LISTEN = 10;
 export const RLIMIT_NOFILE = 7;
 export const CLOCK_REALTIME = 0;
 export const CLOCK_MONOTONIC = 1;

@@ -70,6 +70,30 @@ export const IN_PKTINFO = { SIZE: 12, IFINDEX: 0, SPEC_DST: 4, ADDR: 8 } as cons
 export const IN6_PKTINFO = { SIZE: 20, ADDR: 0, IFINDEX: 16 } as const;
 /** struct ucred (SO_PEERCRED): pid, uid, gid. */
 export const UCRED = { SIZE: 12, PID: 0, UID: 4, GID: 8 } as const;
+/** struct nlmsghdr (16 bytes): length (header included), type, flags, sequence number, port id. */
+export const NLMSGHDR = { SIZE: 16, LEN: 0, TYPE: 4, FLAGS: 6, SEQ: 8, PID: 12 } as const;
+/** struct nlmsgerr: the payload of NLMSG_ERROR, -errno (0: an acknowledgement), then the request's header. */
+export const NLMSGERR = { SIZE: 20, ERROR: 0, MSG: 4 } as const;
+/**
+ * struct inet_diag_sockid (linux/inet_diag.h, 48 bytes): ports and addresses in network
+ * order (an IPv4 address in the first 4 bytes), interface index, socket cookie.
+ */
+export const INET_DIAG_SOCKID = { SIZE: 48, SPORT: 0, DPORT: 2, SRC: 4, DST: 20, IF: 36, COOKIE: 40 } as const;
+/**
+ * struct inet_diag_req_v2 (56 bytes), the body of a SOCK_DIAG_BY_FAMILY request for AF_INET or
+ * AF_INET6: family, protocol (IPPROTO_TCP...), extensions wanted (INET_DIAG_* bits), a mask of
+ * states (1 << TCP_*) and a socket id to match (all zero for a dump).
+ */
+export const INET_DIAG_REQ_V2 = { SIZE: 56, FAMILY: 0, PROTOCOL: 1, EXT: 2, PAD: 3, STATES: 4, ID: 8 } as const;
+/**
+ * struct inet_diag_msg (72 bytes), one socket in a SOCK_DIAG_BY_FAMILY reply, attributes after
+ * it: family, state (TCP_*), timer, retransmits, the socket id (SPORT...COOKIE are its fields,
+ * at ID + INET_DIAG_SOCKID offsets), timer expiry (ms), queues (bytes), owner uid, inode.
+ */
+export const INET_DIAG_MSG = {
+  SIZE: 72, FAMILY: 0, STATE: 1, TIMER: 2, RETRANS: 3, ID: 4, SPORT: 4, DPORT: 6, SRC: 8, DST: 24, IF: 40, COOKIE: 44,
+  EXPIRES: 52, RQUEUE: 56, WQUEUE: 60, UID: 64, INODE: 68,
+} as const;
 /** struct virtio_net_hdr (10 bytes; 12 with num_buffers, the _mrg_rxbuf form). */
 export const VIRTIO_NET_HDR = {
   SIZE: 10, SIZE_MRG_RXBUF: 12, FLAGS: 0, GSO_TYPE: 1, HDR_LEN: 2, GSO_SIZE: 4, CSUM_START: 6, CSUM_OFFSET: 8, NUM_BUFFERS: 10,

@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// fwd_auto.test.ts - the procfs scanner of automatic forwarding, on captured /proc/net tables
+// fwd_auto.test.ts - the scanners of automatic forwarding, on captured /proc/net tables and sock_diag replies
 
 import { describe, expect, test } from "bun:test";
 import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  parsePortRange, PORT_COUNT, PROC_TCP_LISTEN, PROC_UDP_BOUND, ProcNetFile, procNetScan,
+  diagOpen, parsePortRange, PORT_COUNT, PROC_TCP_LISTEN, PROC_UDP_BOUND, ProcNetFile, procNetScan, TcpListenDiag,
+  TcpListenScan,
 } from "../../src/fwd_auto.ts";
+import {
+  AF_INET, AF_INET6, AF_UNIX, close, Errno, F_GETFD, fcntl, MSG_DONTWAIT, recv, SOCK_CLOEXEC, SOCK_DGRAM, socketpair, write,
+} from "../../syscalls/mod.ts";
 
 const FIXTURES = join(import.meta.dir, "../fixtures/procfs");
+const DIAG_FIXTURES = join(import.meta.dir, "../fixtures/sock_diag");
 
 function fixture(name: string): Uint8Array {
   return new Uint8Array(readFileSync(join(FIXTURES, name)));
@@ -165,6 +170,127 @@ describe("ProcNetFile", () => {
     } finally {
       closeSync(fd);
       server.stop(true);
+    }
+  });
+});
+
+/** The datagrams of a sock_diag fixture, as the kernel sent them (lengths from datagrams.txt). */
+function diagDatagrams(name: string): Uint8Array[] {
+  const all = new Uint8Array(readFileSync(join(DIAG_FIXTURES, name)));
+  const line = readFileSync(join(DIAG_FIXTURES, "datagrams.txt"), "utf8").split("\n").find((l) => l.startsWith(`${name}:`));
+  if (line === undefined) throw new Error(`datagrams.txt has no ${name}`);
+  let off = 0;
+  return line.slice(name.length + 1).trim().split(" ").map(Number).map((len) => all.slice(off, (off += len)));
+}
+
+/**
+ * Returns [ours, kernel]: a datagram socketpair standing for a sock_diag socket, `kernel`
+ * already holding `replies`, one datagram each, for our end to read.
+ */
+function fakeDiag(replies: Uint8Array[]): [number, number] {
+  const fds = new Int32Array(2);
+  expect(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fds)).toBe(0);
+  for (const d of replies) expect(write(fds[1]!, d, d.length)).toBe(d.length);
+  return [fds[0]!, fds[1]!];
+}
+
+/** Returns the datagrams waiting on `fd`: the requests our end sent. */
+function requests(fd: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const buf = new Uint8Array(4096);
+  for (let n; (n = recv(fd, buf, buf.length, MSG_DONTWAIT)) >= 0; ) out.push(buf.slice(0, n));
+  return out;
+}
+
+/** The /proc/net/tcp and tcp6 fixtures, open as the fallback tables. */
+function tcpTables(): [ProcNetFile, ProcNetFile] {
+  return [
+    new ProcNetFile(openSync(join(FIXTURES, "net_tcp.txt"), "r"), "net_tcp.txt"),
+    new ProcNetFile(openSync(join(FIXTURES, "net_tcp6.txt"), "r"), "net_tcp6.txt"),
+  ];
+}
+
+describe("TcpListenDiag and TcpListenScan", () => {
+  // capture.py's listeners: 0.0.0.0:22, 127.0.0.1:8080 and :10000-10039, [::]:443, [::1]:5201.
+  const DIAG_PORTS = [22, 443, 5201, 8080, ...Array.from({ length: 40 }, (_, i) => 10000 + i)];
+  // The procfs fixtures' listeners: 0.0.0.0:22, 127.0.0.1:8080, [::]:443, [::1]:5201.
+  const PROC_PORTS = [22, 443, 5201, 8080];
+
+  test("TcpListenDiag.scan() dumps IPv4 then IPv6 listeners and marks the ports of both replies", () => {
+    const [ours, kernel] = fakeDiag([...diagDatagrams("tcp4_listen.bin"), ...diagDatagrams("tcp6_listen.bin")]);
+    try {
+      const map = new Uint8Array(PORT_COUNT);
+      expect(new TcpListenDiag(ours).scan(map)).toBe(44);
+      expect(ports(map)).toEqual(DIAG_PORTS);
+      // Requests: SOCK_DIAG_BY_FAMILY dumps, sequence 1 then 2, AF_INET then AF_INET6, TCP, LISTEN.
+      const sent = requests(kernel).map((r) => [r.length, r[4], r[8], r[16], r[17], r[21]]);
+      expect(sent).toEqual([[72, 20, 1, AF_INET, 6, 4], [72, 20, 2, AF_INET6, 6, 4]]);
+    } finally {
+      close(ours);
+      close(kernel);
+    }
+  });
+
+  test("TcpListenScan reads the tables from the first failed dump on, and closes the diag socket", () => {
+    const refusal = diagDatagrams("noproto_done.bin")[0]!; // NLMSG_DONE, -ENOENT
+    new DataView(refusal.buffer).setUint32(8, 1, true); // the answer to our first request
+    const [ours, kernel] = fakeDiag([refusal]);
+    const scan = new TcpListenScan(new TcpListenDiag(ours), tcpTables(), "test");
+    try {
+      const map = new Uint8Array(PORT_COUNT).fill(1);
+      expect(scan.scan(map)).toBe(4);
+      expect(ports(map)).toEqual(PROC_PORTS);
+      expect(scan.usingDiag).toBe(false);
+      expect(fcntl(ours, F_GETFD)).toBe(-Errno.EBADF);
+      expect(scan.scan(map)).toBe(4);
+      expect(requests(kernel).length).toBe(1);
+    } finally {
+      scan.close();
+      close(kernel);
+    }
+  });
+
+  test("TcpListenScan reads the tables when the kernel does not answer at all", () => {
+    const [ours, kernel] = fakeDiag([]);
+    const scan = new TcpListenScan(new TcpListenDiag(ours), tcpTables(), "test");
+    try {
+      const map = new Uint8Array(PORT_COUNT);
+      expect(scan.scan(map)).toBe(4);
+      expect(ports(map)).toEqual(PROC_PORTS);
+      expect(scan.usingDiag).toBe(false);
+    } finally {
+      scan.close();
+      close(kernel);
+    }
+  });
+
+  test("TcpListenScan without a diag socket reads the tables, and clears the map first", () => {
+    const scan = new TcpListenScan(null, tcpTables(), "test");
+    try {
+      const map = new Uint8Array(PORT_COUNT).fill(1);
+      expect(scan.scan(map)).toBe(4);
+      expect(ports(map)).toEqual(PROC_PORTS);
+    } finally {
+      scan.close();
+    }
+  });
+
+  test("TcpListenDiag.scan() on a real sock_diag socket sees this process's IPv4 and IPv6 listeners", () => {
+    const server4 = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const server6 = Bun.listen({ hostname: "::1", port: 0, socket: { data() {} } });
+    const fd = diagOpen();
+    expect(fd).toBeGreaterThanOrEqual(0);
+    try {
+      const diag = new TcpListenDiag(fd);
+      for (let round = 0; round < 2; round++) {
+        const map = new Uint8Array(PORT_COUNT);
+        expect(diag.scan(map)).toBeGreaterThanOrEqual(2);
+        expect([map[server4.port], map[server6.port]]).toEqual([1, 1]);
+      }
+    } finally {
+      close(fd);
+      server4.stop(true);
+      server6.stop(true);
     }
   });
 });

@@ -50,6 +50,22 @@ const STRUCTS: Record<string, [string, Record<string, string>]> = {
   IN_PKTINFO: ["struct in_pktinfo", { IFINDEX: "ipi_ifindex", SPEC_DST: "ipi_spec_dst", ADDR: "ipi_addr" }],
   IN6_PKTINFO: ["struct in6_pktinfo", { ADDR: "ipi6_addr", IFINDEX: "ipi6_ifindex" }],
   UCRED: ["struct ucred", { PID: "pid", UID: "uid", GID: "gid" }],
+  NLMSGHDR: ["struct nlmsghdr", {
+    LEN: "nlmsg_len", TYPE: "nlmsg_type", FLAGS: "nlmsg_flags", SEQ: "nlmsg_seq", PID: "nlmsg_pid",
+  }],
+  NLMSGERR: ["struct nlmsgerr", { ERROR: "error", MSG: "msg" }],
+  INET_DIAG_SOCKID: ["struct inet_diag_sockid", {
+    SPORT: "idiag_sport", DPORT: "idiag_dport", SRC: "idiag_src", DST: "idiag_dst", IF: "idiag_if", COOKIE: "idiag_cookie",
+  }],
+  INET_DIAG_REQ_V2: ["struct inet_diag_req_v2", {
+    FAMILY: "sdiag_family", PROTOCOL: "sdiag_protocol", EXT: "idiag_ext", PAD: "pad", STATES: "idiag_states", ID: "id",
+  }],
+  INET_DIAG_MSG: ["struct inet_diag_msg", {
+    FAMILY: "idiag_family", STATE: "idiag_state", TIMER: "idiag_timer", RETRANS: "idiag_retrans", ID: "id",
+    SPORT: "id.idiag_sport", DPORT: "id.idiag_dport", SRC: "id.idiag_src", DST: "id.idiag_dst", IF: "id.idiag_if",
+    COOKIE: "id.idiag_cookie", EXPIRES: "idiag_expires", RQUEUE: "idiag_rqueue", WQUEUE: "idiag_wqueue",
+    UID: "idiag_uid", INODE: "idiag_inode",
+  }],
   VIRTIO_NET_HDR: ["struct virtio_net_hdr", {
     FLAGS: "flags", GSO_TYPE: "gso_type", HDR_LEN: "hdr_len", GSO_SIZE: "gso_size",
     CSUM_START: "csum_start", CSUM_OFFSET: "csum_offset",
@@ -99,6 +115,8 @@ const HEADERS = `
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
 #include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/inet_diag.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <linux/virtio_net.h>
