@@ -217,7 +217,7 @@ async function runSession(t: Topology, tool: Tool, mtu: number): Promise<void> {
       }
     }
 
-    await Bun.sleep(1000);
+    await Bun.sleep(3000); // steady state: our loop makes a full collection once traffic stops
     const end = rss(s.pid);
     if (end) {
       record(metric("rss_peak", "RSS peak (VmHWM)", "MiB", "lower", 1), tool.id, end.peakBytes / 2 ** 20);

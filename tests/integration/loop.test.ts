@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import * as sys from "../../syscalls/mod.ts";
 import {
-  EpollType, Loop, MAX_INDEX, childReap, childWatch, epollTypeName, timerArm, timerCreate, timerOnce,
+  EpollType, Loop, MAX_INDEX, childReap, childWatch, epollTypeName, timerArm, timerCreate, timerDisarm, timerOnce,
   timerPeriodic, timerRead,
 } from "../../src/loop/mod.ts";
 
@@ -61,6 +61,28 @@ describe("timers", () => {
     expect(timerArm(fd, 0)).toBe(0); // 0 ms: fire at once, not disarm
     expect(loop.run()).toBe(2);
   });
+});
+
+describe("garbage collection", () => {
+  test("when traffic stops (a busy second, then a quiet one) run() makes one full collection", () => {
+    const fast = timerPeriodic(loop, EpollType.TIMER, 1, 1);
+    const end = timerOnce(loop, EpollType.TIMER, 2, 3600);
+    open.push(fast, end);
+    let ticks = 0;
+    let fullWhileBusy = -1;
+    loop.on(EpollType.TIMER, (index, _e, fd) => {
+      timerRead(fd);
+      if (index === 2) return loop.stop(0);
+      // More than GC_BUSY_EVENTS per second for 1.3 s, then nothing.
+      if (++ticks * 1 >= 1300) {
+        fullWhileBusy = loop.fullCollections;
+        timerDisarm(fd);
+      }
+    });
+    expect(loop.run()).toBe(0);
+    expect(fullWhileBusy).toBe(0);
+    expect(loop.fullCollections).toBe(1);
+  }, 10_000);
 });
 
 describe("dispatch", () => {
