@@ -93,10 +93,13 @@ let current: Ctx | null = null;
  * left it for us to fill (virtio-net NEEDS_CSUM, a locally generated segment,
  * possibly a TSO super-frame), or checked it already (DATA_VALID). The L4
  * handlers then skip their own check, which would fail on a partial checksum.
- * Set by the tap layer before each tapInput() call; false for sinks without
- * the virtio-net header (passt's stream, tests).
+ * `udpGsoSize`: nonzero for a UDP frame that carries several datagrams
+ * (virtio-net gso_type UDP_L4, USO): its payload is to be cut into datagrams of
+ * this many bytes, the last one possibly shorter. Set by the tap layer before
+ * each tapInput() call; false and 0 for sinks without the virtio-net header
+ * (passt's stream, tests).
  */
-export const tapFrameMeta = { l4ChecksumOk: false };
+export const tapFrameMeta = { l4ChecksumOk: false, udpGsoSize: 0 };
 
 function noHandler(): void {
   current?.stats.drop("noHandler");
