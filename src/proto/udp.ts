@@ -56,6 +56,9 @@
 // sums the payload. Datagrams too big for a frame (MSG_TRUNC) are dropped and
 // counted.
 //
+// Flow sockets ask for UDP_SOCK_BUF_BYTES of buffer each way: the host's
+// sender and the guest's keep going while we wait for the CPU.
+//
 // Timeouts (upstream, after nf_conntrack): a flow that has only seen one
 // direction expires UDP_TIMEOUT_MS after its last datagram; once both
 // directions have been seen, UDP_TIMEOUT_STREAM_MS. Expiry closes the socket
@@ -84,7 +87,8 @@ import type { Ipv6View } from "../wire/ipv6.ts";
 import { UdpView, type UdpFields } from "../wire/udp.ts";
 import {
   AF_INET, AF_INET6, EPOLLIN, Errno, IPPROTO_UDP, IovecList, MMSGHDR, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, MmsgBatch,
-  SOCKADDR_IN, SOCKADDR_IN6, SOCK_DGRAM, UdpSendBatch, arena, close, errnoName, recvmmsg, sendmmsg, sockaddrFamily,
+  SOCKADDR_IN, SOCKADDR_IN6, SOCK_DGRAM, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, UdpSendBatch, arena, close, errnoName, recvmmsg,
+  sendmmsg, setsockoptInt, sockaddrFamily,
 } from "../../syscalls/mod.ts";
 
 /** Idle timeout of a flow seen in one direction only, in ms (nf_conntrack_udp_timeout, 30 s). */
@@ -100,6 +104,13 @@ export const UDP_MAX_PAYLOAD = 65507;
  * socket (UDP_SEGMENT): the kernel's UDP_MAX_SEGMENTS (64 until Linux 6.11).
  */
 export const UDP_GSO_MAX_SEGMENTS = 64;
+/**
+ * SO_RCVBUF and SO_SNDBUF asked for on flow sockets; the kernel caps them at
+ * net.core.rmem_max and wmem_max (212992 by default: then nothing changes).
+ * The default receive buffer holds about 90 datagrams of 1400 bytes, 1 ms at
+ * 1 Gbit/s: shorter than a time slice we may wait for on a busy machine.
+ */
+export const UDP_SOCK_BUF_BYTES = 4 << 20;
 
 const UDP_HLEN = UdpView.HEADER_LEN;
 
@@ -372,8 +383,14 @@ function udpFlowOutbound(ctx: Ctx, loop: Loop, sport: number, dport: number): nu
   return udpFlowActivate(ctx, loop, f, fd, TGTSIDE);
 }
 
-/** Registers `fd` for flow `f`, hashes both sides and activates it; returns `f`, or -1 (freed). */
+/**
+ * Registers `fd` for flow `f` with large socket buffers, hashes both sides and
+ * activates it; returns `f`, or -1 (freed).  @syscalls setsockopt epoll_ctl close
+ */
 function udpFlowActivate(ctx: Ctx, loop: Loop, f: number, fd: number, hostSide: number): number {
+  // Best effort: a smaller buffer only costs datagrams under load.
+  setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, UDP_SOCK_BUF_BYTES);
+  setsockoptInt(fd, SOL_SOCKET, SO_SNDBUF, UDP_SOCK_BUF_BYTES);
   const r = loop.add(fd, EPOLLIN, EpollType.UDP, f);
   if (r < 0) {
     warnLimited(`UDP: epoll_ctl: ${errnoName(-r)}`);

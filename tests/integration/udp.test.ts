@@ -2,6 +2,7 @@
 // udp.test.ts - UDP through real loopback sockets and a real epoll loop, with a fake tap
 
 import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { flows } from "../../src/flow/table.ts";
 import { Loop, EpollType } from "../../src/loop/mod.ts";
 import { udpFlowCount, udpInit, type UdpInit } from "../../src/proto/udp.ts";
@@ -430,5 +431,30 @@ describe("UDP segmentation offload, host to guest", () => {
     }
     expect(cut).toEqual(burst);
     expect(ctx.stats.dropped()).toBe(0);
+  });
+});
+
+describe("UDP flow socket buffers", () => {
+  const rmemMax = Number(readFileSync("/proc/sys/net/core/rmem_max", "utf8"));
+  // The kernel caps SO_RCVBUF at rmem_max: below 2 MiB here the test would prove nothing.
+  test.skipIf(rmemMax < 2 << 20)("a burst of 1 MiB queued on a flow socket before we read reaches the guest whole", () => {
+    const ctx = testCtx();
+    const loop = new Loop();
+    const sink = new UsoSink();
+    const udp = udpInit(ctx, loop, sink);
+    cleanup.push(() => { udp.close(); loop.close(); });
+    const host = hostReceiver();
+    const g = guestUdp4(GUEST4, freePort(true), GW4, host.port, payload(10, 1));
+    udp.udp4(g.ip, g.l4);
+    udp.batchEnd();
+    salen[0] = 128;
+    expect(recvfrom(host.fd, new Uint8Array(64), 64, 0, sa, salen)).toBe(10);
+    // 750 datagrams of 1400 bytes: about 1.6 MiB of buffer with their overhead, eight times the
+    // default receive buffer (212992 bytes).
+    const d = payload(1400, 2);
+    for (let i = 0; i < 750; i++) expect(sendto(host.fd, d, d.byteLength, 0, sa, salen[0]!)).toBe(1400);
+    const datagrams = () => sink.frames.reduce((n, f) => n + Math.ceil((f.bytes.byteLength - L4_OFFSET4 - 8) / f.gsoSize), 0);
+    runUntil(loop, () => datagrams() >= 750, 3000);
+    expect(datagrams()).toBe(750);
   });
 });
