@@ -76,7 +76,7 @@ import { FlowType, INISIDE, Pif, TGTSIDE, flows, sidxOf } from "../flow/table.ts
 import { bindToDevice, flowSock } from "../flow/sock.ts";
 import { guestDst, hostBindAddr, natFromTap, natToTap } from "../fwd.ts";
 import {
-  INANY_ANY4, INANY_ANY6, inanyFrom, inanyFrom4, inanyFrom6, inanyIs4, inanyToString,
+  INANY_ANY4, INANY_ANY6, inanyFrom, inanyIs4, inanyToString,
 } from "../inany.ts";
 import { log, rateLimited } from "../log.ts";
 import { EpollType, type Loop } from "../loop/mod.ts";
@@ -163,6 +163,9 @@ const rxBatch6 = new MmsgBatch(frames.map((f) => f.subarray(PAYLOAD6, f.byteLeng
 /** Scratch inany addresses. */
 const srcAny = new Uint8Array(16);
 const dstAny = new Uint8Array(16);
+/** Their last four bytes: the IPv4 address in an IPv4-mapped inany. */
+const srcAny4 = srcAny.subarray(12);
+const dstAny4 = dstAny.subarray(12);
 const tgtAny = new Uint8Array(16);
 const bindAny = new Uint8Array(16);
 const peerAny = new Uint8Array(16);
@@ -226,8 +229,14 @@ export function udpInit(ctx: Ctx, loop: Loop, tap: TapSink): UdpInit {
   flows.onExpire(FlowType.UDP, (flow) => udpFlowClose(loop, flow));
   if (!ctx.conf.noUdp) openListeners(ctx, loop);
   return {
-    udp4: (ip, l4) => udpFromTap(ctx, loop, ip.srcAddr, ip.dstAddr, l4, ip.isFragment),
-    udp6: (ip, l4) => udpFromTap(ctx, loop, ip.srcAddr, ip.dstAddr, l4, ip.isFragment),
+    udp4: (ip, l4) => {
+      mapped4(srcAny);
+      mapped4(dstAny);
+      ip.copySrcAddr(srcAny, 12);
+      ip.copyDstAddr(dstAny, 12);
+      udpFromTap(ctx, loop, srcAny4, dstAny4, l4, ip.isFragment);
+    },
+    udp6: (ip, l4) => udpFromTap(ctx, loop, ip.copySrcAddr(srcAny), ip.copyDstAddr(dstAny), l4, ip.isFragment),
     batchEnd: () => txFlush(ctx),
     listeners: listeners.length,
     close: () => udpCloseAll(loop),
@@ -309,9 +318,16 @@ function timeoutMs(flow: number): number {
 
 // Guest -> host -----------------------------------------------------------------
 
+/** Writes the prefix of an IPv4-mapped inany (::ffff:0:0/96) into `a`. */
+function mapped4(a: Uint8Array): void {
+  for (let i = 0; i < 10; i++) a[i] = 0;
+  a[10] = a[11] = 0xff;
+}
+
 /**
  * Handles one UDP datagram from the guest, from `src` to `dst` (4 or 16
- * bytes): finds or creates its flow and queues the payload for sendmmsg.
+ * bytes), already in srcAny and dstAny as inany (srcAny4 and dstAny4 for
+ * IPv4): finds or creates its flow and queues the payload for sendmmsg.
  * Never throws; drops are counted.
  */
 function udpFromTap(ctx: Ctx, loop: Loop, src: Uint8Array, dst: Uint8Array, l4: Uint8Array, fragment: boolean): void {
@@ -323,14 +339,6 @@ function udpFromTap(ctx: Ctx, loop: Loop, src: Uint8Array, dst: Uint8Array, l4: 
   if (!tapFrameMeta.l4ChecksumOk && !udp.verifyChecksum(src, dst)) return void stats.drop("udpChecksum");
   const sport = udp.srcPort, dport = udp.dstPort;
   if (dport === 0 || sport === 0) return void stats.drop("udpPortZero");
-  const v4 = src.byteLength === 4;
-  if (v4) {
-    inanyFrom4(src, srcAny);
-    inanyFrom4(dst, dstAny);
-  } else {
-    inanyFrom6(src, srcAny);
-    inanyFrom6(dst, dstAny);
-  }
   const sidx = flows.lookup(IpProtocol.UDP, Pif.TAP, srcAny, sport, dstAny, dport);
   const flow = sidx >= 0 ? sidx >>> 1 : udpFlowOutbound(ctx, loop, sport, dport);
   if (flow < 0) return;
