@@ -12,6 +12,10 @@
 //   bun run perf/profile.ts --perf-record         also `perf record` of each pasta (kernel and
 //                                                 native symbols; JIT code shows as [unknown]):
 //                                                 user/kernel split and the top symbols
+//   bun run perf/profile.ts --udp 1G [--seconds 3] instead of TCP, `iperf3 -u -b 1G -l 1400` over the tap
+//                                                 both ways (MTU of --mtu, first one): syscalls and CPU
+//                                                 per datagram, and where datagrams were lost (the
+//                                                 UDP and tap counters of both namespaces)
 //
 // For each pasta, MTU and direction, a fresh session (session.ts) moves --mb MB with
 // `iperf3 -n` over the tap (IPv4), while `perf stat` counts the pasta's syscalls through the
@@ -24,12 +28,12 @@
 
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Topology, topologyUnavailable } from "../tests/harness/netns.ts";
 import { compileHelper } from "./common.ts";
-import { cpuSeconds, requestResponse, transfer } from "./measure.ts";
-import { PORT, startSession, waitListening, type Tool } from "./session.ts";
+import { cpuSeconds, requestResponse, transfer, UDP_LEN } from "./measure.ts";
+import { PORT, type Session, startSession, waitListening, type Tool } from "./session.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const { values: flags } = parseArgs({
@@ -41,6 +45,8 @@ const { values: flags } = parseArgs({
     "perf-record": { type: "boolean", default: false },
     bin: { type: "string", multiple: true },
     rr: { type: "string" },
+    udp: { type: "string" },
+    seconds: { type: "string", default: "3" },
   },
 });
 const MB = Number(flags.mb);
@@ -130,6 +136,144 @@ async function profileRr(topo: Topology, bin: string, rr: string, seconds: numbe
   }
 }
 
+/** Prints what `perf record` saw in `recordFile`: by object, by thread, and the top symbols. */
+function printRecord(recordFile: string): void {
+  const rep = Bun.spawnSync(
+    ["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "dso,sym", "--percent-limit", "1.5"],
+    { stdout: "pipe", stderr: "ignore" },
+  );
+  const lines = rep.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l));
+  const kernel = lines.filter((l) => l.includes("[k]"));
+  const pct = (ls: string[]) => ls.reduce((a, l) => a + parseFloat(l), 0).toFixed(0);
+  const dso = Bun.spawnSync(["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "dso"], {
+    stdout: "pipe",
+    stderr: "ignore",
+  });
+  const byDso = dso.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l)).slice(0, 6);
+  console.log(`  perf record by object: ${byDso.map((l) => l.trim().replace(/\s+/g, " ")).join("; ")}`);
+  const tid = Bun.spawnSync(["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "pid"], {
+    stdout: "pipe",
+    stderr: "ignore",
+  });
+  const byTid = tid.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l)).slice(0, 5);
+  console.log(`  perf record by thread: ${byTid.map((l) => l.trim().replace(/\s+/g, " ")).join("; ")}`);
+  const pair = Bun.spawnSync(
+    ["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "pid,dso", "--percent-limit", "2"],
+    { stdout: "pipe", stderr: "ignore" },
+  );
+  const byPair = pair.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l)).slice(0, 8);
+  console.log(`  perf record by thread and object: ${byPair.map((l) => l.trim().replace(/\s+/g, " ")).join("; ")}`);
+  console.log(`  perf record: kernel symbols ${pct(kernel)}% of samples shown (>= 1.5% each); top:`);
+  for (const l of lines.slice(0, 14)) console.log(`    ${l.trim()}`);
+}
+
+/** Counters of one namespace: /proc/net/snmp's Udp line and the packet counts of its links. */
+type Counters = Map<string, number>;
+
+/** Reads the Udp counters (Udp.InDatagrams...) and, per link but lo, its rx/tx packets and drops. */
+async function counters(topo: Topology, enter: (a: string[]) => string[] = (a) => a): Promise<Counters> {
+  const c: Counters = new Map();
+  const snmp = await topo.run(enter(["cat", "/proc/net/snmp"]));
+  const udp = snmp.stdout.split("\n").filter((l) => l.startsWith("Udp:"));
+  const names = udp[0]?.split(/\s+/).slice(1) ?? [];
+  const values = udp[1]?.split(/\s+/).slice(1) ?? [];
+  names.forEach((n, i) => c.set(`Udp.${n}`, Number(values[i])));
+  const links = await topo.run(enter(["ip", "-s", "-j", "link", "show"]));
+  try {
+    type Stats = { packets: number; dropped: number };
+    for (const l of JSON.parse(links.stdout) as { ifname: string; stats64?: { rx: Stats; tx: Stats } }[]) {
+      if (l.ifname === "lo" || !l.stats64) continue;
+      for (const dir of ["rx", "tx"] as const) {
+        c.set(`link.${dir}.packets`, (c.get(`link.${dir}.packets`) ?? 0) + l.stats64[dir].packets);
+        c.set(`link.${dir}.dropped`, (c.get(`link.${dir}.dropped`) ?? 0) + l.stats64[dir].dropped);
+      }
+    }
+  } catch {}
+  return c;
+}
+
+function delta(a: Counters, b: Counters, key: string): number {
+  return (b.get(key) ?? 0) - (a.get(key) ?? 0);
+}
+
+/**
+ * Runs `iperf3 -u` at `rate` over the tap through `bin` for `seconds`, both ways, and prints
+ * per datagram: the pasta's syscalls and CPU time, and where datagrams were lost.
+ */
+async function profileUdp(topo: Topology, bin: string, rr: string, mtu: number, rate: string, seconds: number, statFile: string): Promise<string[][]> {
+  const ours = !bin.startsWith("/usr/");
+  // With several builds of ours (--bin), tell them apart by file name.
+  const label = !ours ? "Debian" : BINS.filter((b) => !b.startsWith("/usr/")).length > 1 ? `ours (${basename(bin)})` : "ours";
+  const tool: Tool = { id: ours ? "ours" : "debian", label, kind: "pasta", bin };
+  const rows: string[][] = [];
+  for (const dir of ["n2h", "h2n"] as const) {
+    const s: Session = await startSession(topo, tool, mtu, rr);
+    try {
+      // Warm up (JIT, flow set-up) before counting.
+      await transfer(topo, s, { path: "tap", dir, udpBitrate: rate }, { seconds: 1 });
+      await Bun.sleep(300);
+      const host0 = await counters(topo);
+      const ns0 = await counters(topo, s.enter);
+      const stat = perfStat(s.pid, statFile);
+      const recordFile = `${statFile}.perf.data`;
+      const record = flags["perf-record"]
+        ? Bun.spawn(["perf", "record", "-q", "-F", "999", "-o", recordFile, "-p", String(s.pid)], { stdout: "ignore", stderr: "ignore" })
+        : null;
+      await Bun.sleep(200);
+      const cpu0 = cpuSeconds(s.pid);
+      let r, counts: Map<string, number>;
+      try {
+        r = await transfer(topo, s, { path: "tap", dir, udpBitrate: rate }, { seconds });
+      } finally {
+        counts = await stat.stop();
+        if (record) {
+          record.kill("SIGINT");
+          await record.exited;
+        }
+      }
+      const cpu = cpuSeconds(s.pid) - cpu0;
+      await Bun.sleep(300);
+      const host1 = await counters(topo);
+      const ns1 = await counters(topo, s.enter);
+      // Datagrams that went through the pasta: those that reached the receiving side's UDP,
+      // delivered or dropped there (a frame may carry several datagrams, so link counters
+      // would not do).
+      const far = dir === "n2h" ? [host0, host1] : [ns0, ns1];
+      const through = delta(far[0]!, far[1]!, "Udp.InDatagrams") + delta(far[0]!, far[1]!, "Udp.InErrors");
+      const received = r.bytes / UDP_LEN;
+      const per = (k: string) => (counts.get(k) ?? 0) / Math.max(through, 1);
+      const busiest = SYSCALLS.map((k) => [k, per(k)] as const)
+        .filter(([, v]) => v >= 0.01)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+        .join(", ");
+      const lost = dir === "n2h"
+        ? `tap queue full ${delta(ns0, ns1, "link.tx.dropped")} (frames read ${delta(ns0, ns1, "link.tx.packets")}), ` +
+          `host rcvbuf ${delta(host0, host1, "Udp.RcvbufErrors")}, ` +
+          `host sndbuf ${delta(host0, host1, "Udp.SndbufErrors")}`
+        : `pasta socket rcvbuf ${delta(host0, host1, "Udp.RcvbufErrors")}, tap rx dropped ${delta(ns0, ns1, "link.rx.dropped")} ` +
+          `(frames written ${delta(ns0, ns1, "link.rx.packets")}), ` +
+          `namespace rcvbuf ${delta(ns0, ns1, "Udp.RcvbufErrors")}`;
+      rows.push([
+        `${tool.label} ${mtu} ${dir}`,
+        (r.bitsPerSecond / 1e9).toFixed(2),
+        (r.lossPercent ?? NaN).toFixed(1),
+        String(Math.round(through)),
+        ((cpu / Math.max(through, 1)) * 1e6).toFixed(2),
+        per("total").toFixed(2),
+        per("context-switches").toFixed(3),
+        busiest,
+        `${Math.round(received)} received; lost: ${lost}`,
+      ]);
+      console.log(rows.at(-1)!.join(" | "));
+      if (record) printRecord(recordFile);
+    } finally {
+      await s.stop();
+    }
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   const why = topologyUnavailable(["iperf3", "socat", "gcc", "ss", "perf"]);
   if (why) throw new Error(why);
@@ -150,6 +294,19 @@ async function main(): Promise<void> {
       await waitListening(topo, PORT.hostRr);
       for (const bin of BINS) await profileRr(topo, bin, rr, Number(flags.rr), join(tmp, "stat.csv"));
       await rrServer.kill();
+      return;
+    }
+    if (flags.udp !== undefined) {
+      const udpRows: string[][] = [];
+      for (const bin of BINS) {
+        udpRows.push(...(await profileUdp(topo, bin, rr, MTUS[0]!, flags.udp, Number(flags.seconds), join(tmp, "stat.csv"))));
+      }
+      console.log(
+        "\n| run | Gbit/s received | loss % | datagrams through pasta | CPU µs per datagram | syscalls per datagram | ctx sw per datagram | busiest syscalls per datagram | where lost |",
+      );
+      console.log("|---|---:|---:|---:|---:|---:|---:|---|---|");
+      for (const r of udpRows) console.log(`| ${r.join(" | ")} |`);
+      await server.kill();
       return;
     }
     for (const mtu of MTUS) {
@@ -205,35 +362,7 @@ async function main(): Promise<void> {
             busiest,
           ]);
           console.log(rows.at(-1)!.join(" | "));
-          if (record) {
-            const rep = Bun.spawnSync(
-              ["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "dso,sym", "--percent-limit", "1.5"],
-              { stdout: "pipe", stderr: "ignore" },
-            );
-            const lines = rep.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l));
-            const kernel = lines.filter((l) => l.includes("[k]"));
-            const pct = (ls: string[]) => ls.reduce((a, l) => a + parseFloat(l), 0).toFixed(0);
-            const dso = Bun.spawnSync(["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "dso"], {
-              stdout: "pipe",
-              stderr: "ignore",
-            });
-            const byDso = dso.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l)).slice(0, 6);
-            console.log(`  perf record by object: ${byDso.map((l) => l.trim().replace(/\s+/g, " ")).join("; ")}`);
-            const tid = Bun.spawnSync(["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "pid"], {
-              stdout: "pipe",
-              stderr: "ignore",
-            });
-            const byTid = tid.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l)).slice(0, 5);
-            console.log(`  perf record by thread: ${byTid.map((l) => l.trim().replace(/\s+/g, " ")).join("; ")}`);
-            const pair = Bun.spawnSync(
-              ["perf", "report", "-i", recordFile, "--stdio", "--no-children", "--sort", "pid,dso", "--percent-limit", "2"],
-              { stdout: "pipe", stderr: "ignore" },
-            );
-            const byPair = pair.stdout.toString().split("\n").filter((l) => /^\s+\d/.test(l)).slice(0, 8);
-            console.log(`  perf record by thread and object: ${byPair.map((l) => l.trim().replace(/\s+/g, " ")).join("; ")}`);
-            console.log(`  perf record: kernel symbols ${pct(kernel)}% of samples shown (>= 1.5% each); top:`);
-            for (const l of lines.slice(0, 14)) console.log(`    ${l.trim()}`);
-          }
+          if (record) printRecord(recordFile);
           if (env.BUN_OPTIONS) {
             await Bun.sleep(500);
             mkdirSync(keep, { recursive: true });

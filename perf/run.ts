@@ -6,7 +6,8 @@
 //   npm run perf -- --quick      1 repetition, MTU 65520, IPv4 only, about 2 minutes
 //   npm run perf -- --quick --mtu 1500   the same at MTU 1500 (--mtu takes a comma-separated list)
 // Options: --reps N, --seconds S (per transfer), --no-build, --no-readme (full runs otherwise
-// refresh the table in perf/README.md and perf/ratios.svg).
+// refresh the table in perf/README.md and perf/ratios.svg), --only GROUPS (a comma-separated
+// subset of tcp, splice, udp, rr, startup: measure only those rows; implies --no-readme).
 //
 // Output: a table on the terminal, perf/results/latest.json (every sample, the machine, the
 // versions), perf/results/ratios.svg, and for full runs the copies meant to be committed.
@@ -47,8 +48,16 @@ const { values: flags } = parseArgs({
     mtu: { type: "string" },
     "no-build": { type: "boolean", default: false },
     "no-readme": { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
+/** Row groups --only can pick. */
+const GROUPS = ["tcp", "splice", "udp", "rr", "startup"] as const;
+type Group = (typeof GROUPS)[number];
+const ONLY = new Set<string>(flags.only !== undefined ? flags.only.split(",") : GROUPS);
+for (const g of ONLY) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`--only: unknown group ${g} (${GROUPS.join(", ")})`);
+/** Returns true if the rows of `group` are to be measured. */
+const measures = (group: Group): boolean => ONLY.has(group);
 const QUICK = flags.quick === true;
 const REPS = Number(flags.reps ?? (QUICK ? 1 : 3));
 const SECONDS = Number(flags.seconds ?? (QUICK ? 2 : 3));
@@ -184,13 +193,13 @@ async function runSession(t: Topology, tool: Tool, mtu: number): Promise<void> {
     if (full && idle) record(metric("rss_start", "RSS after start-up", "MiB", "lower", 1), tool.id, idle.rssBytes / 2 ** 20);
 
     const versions = QUICK ? [false] : [false, true];
-    for (const v6 of versions) {
+    for (const v6 of measures("tcp") ? versions : []) {
       for (const dir of ["n2h", "h2n"] as const) await runTransfer(t, s, { path: "tap", dir, v6 }, !v6);
     }
     if (!full) return;
 
     const spliceNa = s.spliced === false ? "no splice path yet (-t goes through the tap)" : null;
-    for (const dir of ["h2n", "n2h"] as const) {
+    for (const dir of measures("splice") ? (["h2n", "n2h"] as const) : []) {
       const spec: FlowSpec = { path: "fwd", dir };
       if (spliceNa) {
         const name = `${flowName(spec)}, MTU ${mtu}`;
@@ -200,9 +209,11 @@ async function runSession(t: Topology, tool: Tool, mtu: number): Promise<void> {
       }
       await runTransfer(t, s, spec, true);
     }
-    for (const dir of ["n2h", "h2n"] as const) await runTransfer(t, s, { path: "tap", dir, udpBitrate: UDP_BITRATE }, false);
+    for (const dir of measures("udp") ? (["n2h", "h2n"] as const) : []) {
+      await runTransfer(t, s, { path: "tap", dir, udpBitrate: UDP_BITRATE }, true);
+    }
 
-    for (const path of ["tap", "fwd"] as const) {
+    for (const path of measures("rr") ? (["tap", "fwd"] as const) : []) {
       const m = metric(`rr_${path}`, `TCP_RR 1 byte, ${path === "tap" ? "tap" : "splice"} (tcp_rr.c)`, "trans/s", "higher", 0);
       if (path === "fwd" && spliceNa) {
         m.na[tool.id] = spliceNa;
@@ -281,7 +292,7 @@ async function main(): Promise<void> {
     const order = tools.map((_, i) => tools[(i + rep) % tools.length]!);
     for (const tool of order) for (const mtu of MTUS) await runSession(topo, tool, mtu);
   }
-  await runStartup(topo, tools);
+  if (measures("startup")) await runStartup(topo, tools);
   const load1 = loadavg();
   await cleanup();
 
@@ -323,7 +334,7 @@ async function main(): Promise<void> {
   writeFileSync(join(RESULTS, "ratios.svg"), svg);
   console.log(`wrote perf/results/latest.json, perf/results/ratios.svg`);
 
-  if (!QUICK && !flags["no-readme"]) {
+  if (!QUICK && !flags["no-readme"] && flags.only === undefined) {
     writeFileSync(join(ROOT, "perf/ratios.svg"), svg);
     const block = [
       "<!-- perf-table:start (written by perf/run.ts) -->",

@@ -110,6 +110,10 @@ export const TCP_REPAIR_OPTIONS = 22;
 export const TCP_FASTOPEN = 23;
 export const TCP_NOTSENT_LOWAT = 25;
 
+// SOL_UDP options
+/** Generic segmentation offload: one send of several datagrams of this payload size (Linux 4.18). */
+export const UDP_SEGMENT = 103;
+
 // SOL_IP and SOL_IPV6 options
 export const IP_TOS = 1;
 export const IP_TTL = 2;
@@ -235,6 +239,9 @@ export const TUN_F_TSO4 = 0x02;
 export const TUN_F_TSO6 = 0x04;
 export const TUN_F_TSO_ECN = 0x08;
 export const TUN_F_UFO = 0x10;
+/** Linux 6.2+ (linux/if_tun.h): UDP segmentation offload (gso_type UDP_L4), IPv4 and IPv6; only both together. */
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
 export const IFF_UP = 0x1;
 export const IFF_BROADCAST = 0x2;
 export const IFF_LOOPBACK = 0x8;

@@ -12,6 +12,7 @@
 // are below 2^53, and DataView.setBigUint64 would allocate a BigInt.
 
 import { addrOf, arena } from "./arena.ts";
+import { SOL_UDP, UDP_SEGMENT } from "./constants.ts";
 
 /** Layout of one struct: its size and the byte offset of each field. */
 export type Layout = { readonly SIZE: number } & { readonly [field: string]: number };
@@ -408,5 +409,189 @@ export class MmsgBatch {
   /** Returns msg_flags of message i as set by recvmmsg (MSG_TRUNC...). */
   flags(i: number): number {
     return this.hdrsView.getInt32(i * MMSGHDR.SIZE + MSGHDR.FLAGS, true);
+  }
+}
+
+/**
+ * A list of up to `capacity` iovecs in arena memory, filled anew for each
+ * writev() or sendmsg() that gathers bytes from several buffers without
+ * copying them. It holds the buffers pushed until the next clear(), so that
+ * the memory the kernel reads stays alive; nothing is allocated after
+ * construction.
+ * @example list.clear(); list.push(frame, 0, 42); list.push(payload, 0, 1400); writev(fd, list.iov, list.count);
+ */
+export class IovecList {
+  /** The iovec array: pass it with `count`. */
+  readonly iov: Uint8Array;
+  private readonly dv: DataView;
+  /** The buffer, offset and length of each iovec in use. */
+  private readonly bufs: (Uint8Array | null)[];
+  private readonly offsets: Uint32Array;
+  private readonly lens: Uint32Array;
+  /** Iovecs in use. */
+  count = 0;
+  /** Sum of their lengths. */
+  bytes = 0;
+
+  constructor(readonly capacity: number) {
+    this.iov = arena(capacity * IOVEC.SIZE, 8);
+    this.dv = viewOf(this.iov);
+    this.bufs = new Array<Uint8Array | null>(capacity).fill(null);
+    this.offsets = new Uint32Array(capacity);
+    this.lens = new Uint32Array(capacity);
+  }
+
+  /** Empties the list. */
+  clear(): void {
+    this.bufs.fill(null, 0, this.count);
+    this.count = 0;
+    this.bytes = 0;
+  }
+
+  /**
+   * Appends `len` bytes of `buf` from `offset`; returns false, appending
+   * nothing, if the list is full. Throws RangeError if the range is not inside
+   * `buf` (a programmer error).
+   */
+  push(buf: Uint8Array, offset: number, len: number): boolean {
+    if (offset < 0 || len < 0 || offset + len > buf.byteLength) {
+      throw new RangeError(`IovecList.push: ${len} bytes at ${offset} do not fit in ${buf.byteLength}`);
+    }
+    const i = this.count;
+    if (i === this.capacity) return false;
+    setU64(this.dv, i * IOVEC.SIZE + IOVEC.BASE, addrOf(buf) + offset);
+    setU64(this.dv, i * IOVEC.SIZE + IOVEC.LEN, len);
+    this.bufs[i] = buf;
+    this.offsets[i] = offset;
+    this.lens[i] = len;
+    this.count = i + 1;
+    this.bytes += len;
+    return true;
+  }
+
+  /** Appends the iovecs of `other`; returns false, appending nothing, if they do not fit. */
+  append(other: IovecList): boolean {
+    const at = this.count, n = other.count;
+    if (at + n > this.capacity) return false;
+    this.iov.set(other.iov.subarray(0, n * IOVEC.SIZE), at * IOVEC.SIZE);
+    for (let k = 0; k < n; k++) this.bufs[at + k] = other.bufs[k]!;
+    this.offsets.set(other.offsets.subarray(0, n), at);
+    this.lens.set(other.lens.subarray(0, n), at);
+    this.count = at + n;
+    this.bytes += other.bytes;
+    return true;
+  }
+
+  /**
+   * Copies the bytes the list points at, in order, into `dst` from `offset`
+   * (slow paths: captures, tests); returns the bytes copied. Throws RangeError
+   * if they do not fit.
+   */
+  copyTo(dst: Uint8Array, offset = 0): number {
+    if (offset < 0 || offset + this.bytes > dst.byteLength) {
+      throw new RangeError(`IovecList.copyTo: ${this.bytes} bytes do not fit at ${offset} of ${dst.byteLength}`);
+    }
+    let at = offset;
+    for (let k = 0; k < this.count; k++) {
+      const o = this.offsets[k]!, len = this.lens[k]!;
+      dst.set(this.bufs[k]!.subarray(o, o + len), at);
+      at += len;
+    }
+    return at - offset;
+  }
+}
+
+/** Bytes of a UDP_SEGMENT control message: a cmsghdr and its u16, aligned. */
+const SEGMENT_CMSG_SPACE = CMSG_SPACE(2);
+
+/**
+ * Messages for sendmmsg() on a connected UDP socket, built anew for each call:
+ * each message gathers its bytes from one or more buffers (push()) and, if
+ * end() is given a segment size, carries a UDP_SEGMENT control message, so
+ * that the kernel sends it as datagrams of that many bytes, the last one
+ * possibly shorter (generic segmentation offload, Linux 4.18+). Built once in
+ * arena memory; nothing is allocated per message.
+ * @example b.clear(); b.push(buf, 0, 2800); b.end(1400); sendmmsg(fd, b.hdrs, b.count, 0);
+ */
+export class UdpSendBatch {
+  /** The mmsghdr array: pass it with `count`. */
+  readonly hdrs: Uint8Array;
+  private readonly dv: DataView;
+  /** Every iovec of every message, in order. */
+  readonly iovs: IovecList;
+  private readonly cmsgs: Uint8Array;
+  private readonly cmsgDv: DataView;
+  /** Complete messages. */
+  count = 0;
+  /** First iovec of the message being built. */
+  private first = 0;
+
+  constructor(readonly maxMessages: number, maxIovecs: number) {
+    this.hdrs = arena(maxMessages * MMSGHDR.SIZE, 8);
+    this.dv = viewOf(this.hdrs);
+    this.iovs = new IovecList(maxIovecs);
+    this.cmsgs = arena(maxMessages * SEGMENT_CMSG_SPACE, 8);
+    this.cmsgDv = viewOf(this.cmsgs);
+    for (let m = 0; m < maxMessages; m++) {
+      const c = m * SEGMENT_CMSG_SPACE;
+      setU64(this.cmsgDv, c + CMSGHDR.LEN, CMSG_LEN(2));
+      this.cmsgDv.setInt32(c + CMSGHDR.LEVEL, SOL_UDP, true);
+      this.cmsgDv.setInt32(c + CMSGHDR.TYPE, UDP_SEGMENT, true);
+    }
+  }
+
+  /** Empties the batch. */
+  clear(): void {
+    this.iovs.clear();
+    this.count = 0;
+    this.first = 0;
+  }
+
+  /** True if another message of up to `iovecs` iovecs fits. */
+  fits(iovecs: number): boolean {
+    return this.count < this.maxMessages && this.iovs.count + iovecs <= this.iovs.capacity;
+  }
+
+  /**
+   * Adds `len` bytes of `buf` from `offset` to the message being built.
+   * Throws RangeError when no iovec is left or the range is outside `buf`
+   * (programmer errors: check fits() first).
+   */
+  push(buf: Uint8Array, offset: number, len: number): void {
+    if (this.count === this.maxMessages || !this.iovs.push(buf, offset, len)) {
+      throw new RangeError(`UdpSendBatch.push: full (${this.count} messages, ${this.iovs.count} iovecs)`);
+    }
+  }
+
+  /**
+   * Completes the message being built: sent as one datagram if `segmentSize`
+   * is 0, else cut by the kernel into datagrams of `segmentSize` bytes.
+   * Returns its index.
+   */
+  end(segmentSize = 0): number {
+    const m = this.count;
+    const off = m * MMSGHDR.SIZE;
+    const dv = this.dv;
+    setU64(dv, off + MSGHDR.NAME, 0);
+    dv.setUint32(off + MSGHDR.NAMELEN, 0, true);
+    setU64(dv, off + MSGHDR.IOV, addrOf(this.iovs.iov) + this.first * IOVEC.SIZE);
+    setU64(dv, off + MSGHDR.IOVLEN, this.iovs.count - this.first);
+    if (segmentSize > 0) {
+      this.cmsgDv.setUint16(m * SEGMENT_CMSG_SPACE + CMSGHDR.DATA, segmentSize, true);
+      setU64(dv, off + MSGHDR.CONTROL, addrOf(this.cmsgs) + m * SEGMENT_CMSG_SPACE);
+      setU64(dv, off + MSGHDR.CONTROLLEN, SEGMENT_CMSG_SPACE);
+    } else {
+      setU64(dv, off + MSGHDR.CONTROL, 0);
+      setU64(dv, off + MSGHDR.CONTROLLEN, 0);
+    }
+    dv.setInt32(off + MSGHDR.FLAGS, 0, true);
+    this.count = m + 1;
+    this.first = this.iovs.count;
+    return m;
+  }
+
+  /** Returns the bytes of message `m` the kernel reported sent (msg_len). */
+  sentLen(m: number): number {
+    return this.dv.getUint32(m * MMSGHDR.SIZE + MMSGHDR.LEN, true);
   }
 }

@@ -30,16 +30,34 @@
 // (udp4/udp6 -> lookup(UDP, TAP, guest, sport, dst, dport)), the host side
 // for datagrams still queued on a listener.
 //
-// Guest -> host: datagrams are copied into one of UDP_BATCH arena buffers
-// and sent with one sendmmsg() per run of consecutive datagrams of the same
-// flow, at the latest when the tap batch ends (batchEnd()). Truncated
+// Guest -> host: payloads are copied into one of UDP_BATCH arena slots and
+// sent with one sendmmsg() per run of consecutive frames of the same flow, at
+// the latest when the tap batch ends (batchEnd()). Within that call, a run of
+// datagrams of one size (the last one may be shorter) is one message with
+// UDP_SEGMENT: the host's kernel takes it through its stack once and cuts it
+// into datagrams at the end (for loopback, when it queues them on the
+// receiving socket), which costs about a quarter of separate sends. A USO
+// frame from the guest (tap.ts: gso_type UDP_L4, when an application there
+// uses UDP_SEGMENT) takes one slot and goes on with UDP_SEGMENT as it came.
+// Where the kernel refuses UDP_SEGMENT (datagrams larger than the route's
+// MTU, more than it cuts at once, IPsec), the flow falls back to one datagram
+// per message for good (udpGsoOk), USO frames cut apart by us. Truncated
 // datagrams and bad checksums are dropped and counted (Stats.drops).
 //
 // Host -> guest: recvmmsg() reads up to UDP_BATCH datagrams straight into
 // frame buffers in wasm memory, at the UDP payload offset; the UDP, IP and
-// Ethernet headers are then written in front, the checksum filled, and each
-// frame goes to tap.send(). Datagrams too big for a frame (MSG_TRUNC) are
-// dropped and counted.
+// Ethernet headers are then written in front and the frame goes to
+// tap.send(). Where the sink has UDP segmentation offload (tap.uso: pasta on
+// Linux 6.2+), consecutive datagrams of one length, and a last shorter one,
+// share one frame: headers once, in front of the first, with the lengths of
+// the whole; the other payloads are gathered from where recvmmsg() put them
+// (rxTail), and the guest's kernel cuts them apart again. Where the sink
+// completes checksums (tap.tso), the UDP checksum is left partial, so nobody
+// sums the payload. Datagrams too big for a frame (MSG_TRUNC) are dropped and
+// counted.
+//
+// Flow sockets ask for UDP_SOCK_BUF_BYTES of buffer each way: the host's
+// sender and the guest's keep going while we wait for the CPU.
 //
 // Timeouts (upstream, after nf_conntrack): a flow that has only seen one
 // direction expires UDP_TIMEOUT_MS after its last datagram; once both
@@ -58,7 +76,7 @@ import { FlowType, INISIDE, Pif, TGTSIDE, flows, sidxOf } from "../flow/table.ts
 import { bindToDevice, flowSock } from "../flow/sock.ts";
 import { guestDst, hostBindAddr, natFromTap, natToTap } from "../fwd.ts";
 import {
-  INANY_ANY4, INANY_ANY6, inanyFrom, inanyFrom4, inanyFrom6, inanyIs4, inanyToString,
+  INANY_ANY4, INANY_ANY6, inanyFrom, inanyIs4, inanyToString,
 } from "../inany.ts";
 import { log, rateLimited } from "../log.ts";
 import { EpollType, type Loop } from "../loop/mod.ts";
@@ -68,8 +86,9 @@ import { IpProtocol, type Ipv4View } from "../wire/ipv4.ts";
 import type { Ipv6View } from "../wire/ipv6.ts";
 import { UdpView, type UdpFields } from "../wire/udp.ts";
 import {
-  AF_INET, AF_INET6, EPOLLIN, Errno, IPPROTO_UDP, MMSGHDR, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, MmsgBatch,
-  SOCKADDR_IN, SOCKADDR_IN6, SOCK_DGRAM, arena, close, errnoName, recvmmsg, sendmmsg, sockaddrFamily,
+  AF_INET, AF_INET6, EPOLLIN, Errno, IPPROTO_UDP, IovecList, MMSGHDR, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, MmsgBatch,
+  SOCKADDR_IN, SOCKADDR_IN6, SOCK_DGRAM, SOL_SOCKET, SO_RCVBUF, SO_SNDBUF, UdpSendBatch, arena, close, errnoName, recvmmsg,
+  sendmmsg, setsockoptInt, sockaddrFamily,
 } from "../../syscalls/mod.ts";
 
 /** Idle timeout of a flow seen in one direction only, in ms (nf_conntrack_udp_timeout, 30 s). */
@@ -80,6 +99,18 @@ export const UDP_TIMEOUT_STREAM_MS = 120_000;
 export const UDP_BATCH = 32;
 /** Largest UDP payload over IPv4: 65535 - 20 - 8 bytes. */
 export const UDP_MAX_PAYLOAD = 65507;
+/**
+ * Most datagrams in one segmentation-offload send, to the tap (USO) or to a host
+ * socket (UDP_SEGMENT): the kernel's UDP_MAX_SEGMENTS (64 until Linux 6.11).
+ */
+export const UDP_GSO_MAX_SEGMENTS = 64;
+/**
+ * SO_RCVBUF and SO_SNDBUF asked for on flow sockets; the kernel caps them at
+ * net.core.rmem_max and wmem_max (212992 by default: then nothing changes).
+ * The default receive buffer holds about 90 datagrams of 1400 bytes, 1 ms at
+ * 1 Gbit/s: shorter than a time slice we may wait for on a busy machine.
+ */
+export const UDP_SOCK_BUF_BYTES = 4 << 20;
 
 const UDP_HLEN = UdpView.HEADER_LEN;
 
@@ -95,16 +126,31 @@ const udpSock = new Int32Array(flows.max).fill(-1);
 const udpHostSide = new Uint8Array(flows.max);
 /** SEEN_FROM_TAP | SEEN_FROM_HOST: directions seen so far. */
 const udpSeen = new Uint8Array(flows.max);
+/** 1 while the host socket takes UDP_SEGMENT sends; 0 once one failed (see txFlush()). */
+const udpGsoOk = new Uint8Array(flows.max);
 
 // Buffers, allocated once ------------------------------------------------------
 
-/** Guest -> host: copies of pending datagram payloads, one per batch slot. */
+/**
+ * Guest -> host: copies of pending payloads, one slot per guest frame: one
+ * datagram, or several of txSeg bytes each (a USO frame from the guest).
+ */
 const txBufs: Uint8Array[] = [];
 for (let i = 0; i < UDP_BATCH; i++) txBufs.push(arena(65536, 64));
-const txBatch = new MmsgBatch(txBufs, false);
-/** Flow whose datagrams are pending in txBatch, or -1. */
+/** Payload bytes in each slot. */
+const txLen = new Uint32Array(UDP_BATCH);
+/** Datagram size of each slot: its length, or the guest's gso_size for a USO frame. */
+const txSeg = new Uint32Array(UDP_BATCH);
+/** Flow whose datagrams are pending in the slots, or -1. */
 let txFlow = -1;
 let txCount = 0;
+/** Messages of one sendmmsg(): at most one per datagram of a full batch of slots, sent in parts. */
+const TX_MESSAGES = UDP_BATCH;
+const txSend = new UdpSendBatch(TX_MESSAGES, UDP_BATCH + TX_MESSAGES);
+/** First slot of each message in txSend. */
+const txMsgSlot = new Uint32Array(TX_MESSAGES);
+/** Datagrams each message in txSend carries. */
+const txMsgDatagrams = new Uint32Array(TX_MESSAGES);
 
 /** Host -> guest: frames in wasm memory; two batch views, at the IPv4 and IPv6 payload offsets. */
 const frames: Uint8Array[] = [];
@@ -117,6 +163,9 @@ const rxBatch6 = new MmsgBatch(frames.map((f) => f.subarray(PAYLOAD6, f.byteLeng
 /** Scratch inany addresses. */
 const srcAny = new Uint8Array(16);
 const dstAny = new Uint8Array(16);
+/** Their last four bytes: the IPv4 address in an IPv4-mapped inany. */
+const srcAny4 = srcAny.subarray(12);
+const dstAny4 = dstAny.subarray(12);
 const tgtAny = new Uint8Array(16);
 const bindAny = new Uint8Array(16);
 const peerAny = new Uint8Array(16);
@@ -126,7 +175,9 @@ const src4 = new Uint8Array(4);
 const dst4 = new Uint8Array(4);
 const src6 = new Uint8Array(16);
 const dst6 = new Uint8Array(16);
-const udpFields: UdpFields = { srcPort: 0, dstPort: 0, payloadLength: 0, src: src4, dst: dst4 };
+const udpFields: UdpFields = { srcPort: 0, dstPort: 0, payloadLength: 0, src: src4, dst: dst4, partial: false };
+/** Host -> guest: the payloads after the first of a USO frame, where recvmmsg() put them. */
+const rxTail = new IovecList(UDP_GSO_MAX_SEGMENTS);
 const guestUdp = new UdpView();
 
 const warnLimited = rateLimited("warn");
@@ -178,8 +229,14 @@ export function udpInit(ctx: Ctx, loop: Loop, tap: TapSink): UdpInit {
   flows.onExpire(FlowType.UDP, (flow) => udpFlowClose(loop, flow));
   if (!ctx.conf.noUdp) openListeners(ctx, loop);
   return {
-    udp4: (ip, l4) => udpFromTap(ctx, loop, ip.srcAddr, ip.dstAddr, l4, ip.isFragment),
-    udp6: (ip, l4) => udpFromTap(ctx, loop, ip.srcAddr, ip.dstAddr, l4, ip.isFragment),
+    udp4: (ip, l4) => {
+      mapped4(srcAny);
+      mapped4(dstAny);
+      ip.copySrcAddr(srcAny, 12);
+      ip.copyDstAddr(dstAny, 12);
+      udpFromTap(ctx, loop, srcAny4, dstAny4, l4, ip.isFragment);
+    },
+    udp6: (ip, l4) => udpFromTap(ctx, loop, ip.copySrcAddr(srcAny), ip.copyDstAddr(dstAny), l4, ip.isFragment),
     batchEnd: () => txFlush(ctx),
     listeners: listeners.length,
     close: () => udpCloseAll(loop),
@@ -261,9 +318,16 @@ function timeoutMs(flow: number): number {
 
 // Guest -> host -----------------------------------------------------------------
 
+/** Writes the prefix of an IPv4-mapped inany (::ffff:0:0/96) into `a`. */
+function mapped4(a: Uint8Array): void {
+  for (let i = 0; i < 10; i++) a[i] = 0;
+  a[10] = a[11] = 0xff;
+}
+
 /**
  * Handles one UDP datagram from the guest, from `src` to `dst` (4 or 16
- * bytes): finds or creates its flow and queues the payload for sendmmsg.
+ * bytes), already in srcAny and dstAny as inany (srcAny4 and dstAny4 for
+ * IPv4): finds or creates its flow and queues the payload for sendmmsg.
  * Never throws; drops are counted.
  */
 function udpFromTap(ctx: Ctx, loop: Loop, src: Uint8Array, dst: Uint8Array, l4: Uint8Array, fragment: boolean): void {
@@ -275,14 +339,6 @@ function udpFromTap(ctx: Ctx, loop: Loop, src: Uint8Array, dst: Uint8Array, l4: 
   if (!tapFrameMeta.l4ChecksumOk && !udp.verifyChecksum(src, dst)) return void stats.drop("udpChecksum");
   const sport = udp.srcPort, dport = udp.dstPort;
   if (dport === 0 || sport === 0) return void stats.drop("udpPortZero");
-  const v4 = src.byteLength === 4;
-  if (v4) {
-    inanyFrom4(src, srcAny);
-    inanyFrom4(dst, dstAny);
-  } else {
-    inanyFrom6(src, srcAny);
-    inanyFrom6(dst, dstAny);
-  }
   const sidx = flows.lookup(IpProtocol.UDP, Pif.TAP, srcAny, sport, dstAny, dport);
   const flow = sidx >= 0 ? sidx >>> 1 : udpFlowOutbound(ctx, loop, sport, dport);
   if (flow < 0) return;
@@ -291,8 +347,12 @@ function udpFromTap(ctx: Ctx, loop: Loop, src: Uint8Array, dst: Uint8Array, l4: 
 
   if (txFlow !== flow || txCount === UDP_BATCH) txFlush(ctx);
   const payload = udp.payload;
+  const len = payload.byteLength;
+  // A USO frame (gso_type UDP_L4) holds datagrams of udpGsoSize bytes, the last one possibly shorter.
+  const gso = tapFrameMeta.udpGsoSize;
   txBufs[txCount]!.set(payload);
-  txBatch.setLen(txCount, payload.byteLength);
+  txLen[txCount] = len;
+  txSeg[txCount] = gso > 0 && gso < len ? gso : len;
   txFlow = flow;
   txCount++;
 }
@@ -331,8 +391,14 @@ function udpFlowOutbound(ctx: Ctx, loop: Loop, sport: number, dport: number): nu
   return udpFlowActivate(ctx, loop, f, fd, TGTSIDE);
 }
 
-/** Registers `fd` for flow `f`, hashes both sides and activates it; returns `f`, or -1 (freed). */
+/**
+ * Registers `fd` for flow `f` with large socket buffers, hashes both sides and
+ * activates it; returns `f`, or -1 (freed).  @syscalls setsockopt epoll_ctl close
+ */
 function udpFlowActivate(ctx: Ctx, loop: Loop, f: number, fd: number, hostSide: number): number {
+  // Best effort: a smaller buffer only costs datagrams under load.
+  setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, UDP_SOCK_BUF_BYTES);
+  setsockoptInt(fd, SOL_SOCKET, SO_SNDBUF, UDP_SOCK_BUF_BYTES);
   const r = loop.add(fd, EPOLLIN, EpollType.UDP, f);
   if (r < 0) {
     warnLimited(`UDP: epoll_ctl: ${errnoName(-r)}`);
@@ -344,6 +410,7 @@ function udpFlowActivate(ctx: Ctx, loop: Loop, f: number, fd: number, hostSide: 
   udpSock[f] = fd;
   udpHostSide[f] = hostSide;
   udpSeen[f] = 0;
+  udpGsoOk[f] = 1;
   flows.hashInsert(sidxOf(f, INISIDE));
   flows.hashInsert(sidxOf(f, TGTSIDE));
   flows.activate(f);
@@ -357,17 +424,103 @@ function udpFlowActivate(ctx: Ctx, loop: Loop, f: number, fd: number, hostSide: 
   return f;
 }
 
-/** Sends the datagrams pending in txBatch on their flow's socket.  @syscalls sendmmsg */
+/** Returns the datagrams slot `k` holds. */
+function slotDatagrams(k: number): number {
+  const seg = txSeg[k]!;
+  return seg === 0 ? 1 : Math.ceil(txLen[k]! / seg);
+}
+
+/**
+ * Sends the datagrams pending in the slots on their flow's socket and empties
+ * them. While the socket takes it, a run of datagrams of one size (the last
+ * one possibly shorter), or a USO frame from the guest, goes as one message
+ * with UDP_SEGMENT: the host's kernel then passes it through its stack once
+ * and cuts it into datagrams at the end (at the receiving socket, for
+ * loopback), instead of once per datagram. If the kernel refuses that (the
+ * path's MTU is smaller than the datagrams, IPsec, a kernel older than 4.18),
+ * the flow sends one datagram per message from then on.
+ * @syscalls sendmmsg
+ */
 function txFlush(ctx: Ctx): void {
   const n = txCount, flow = txFlow;
   txCount = 0;
   txFlow = -1;
   if (n === 0 || flow < 0) return;
   const fd = udpSock[flow]!;
+  let k = 0, off = 0;
+  while (k < n) {
+    txSend.clear();
+    const gso = udpGsoOk[flow] === 1;
+    // Fill txSend from slot k (byte `off` of it) on.
+    while (k < n && txSend.fits(gso ? n - k : 1)) {
+      const m = txSend.count;
+      txMsgSlot[m] = k;
+      const seg = txSeg[k]!, len = txLen[k]!;
+      if (!gso || seg === 0) {
+        // One datagram per message, cut from the slot at `off`.
+        const l = Math.min(seg, len - off);
+        txSend.push(txBufs[k]!, off, l);
+        txSend.end();
+        txMsgDatagrams[m] = 1;
+        off += l;
+        if (off >= len) k++, off = 0;
+        continue;
+      }
+      txSend.push(txBufs[k]!, 0, len);
+      let datagrams = Math.ceil(len / seg), total = len;
+      k++;
+      // A whole datagram: the slots after it with datagrams of its size, and a last shorter one, join it.
+      while (len === seg && k < n && datagrams < UDP_GSO_MAX_SEGMENTS) {
+        const l = txLen[k]!;
+        if (txSeg[k] !== l || l > seg || l === 0 || total + l > UDP_MAX_PAYLOAD) break;
+        txSend.push(txBufs[k]!, 0, l);
+        total += l;
+        datagrams++;
+        k++;
+        if (l < seg) break;
+      }
+      txSend.end(datagrams > 1 ? seg : 0);
+      txMsgDatagrams[m] = datagrams;
+    }
+    const failed = txSendAll(fd, flow);
+    if (failed < 0) continue;
+    // Message `failed` was refused: if UDP_SEGMENT was the reason, resend from its first
+    // slot without; otherwise drop the rest of the batch.
+    if (udpGsoOk[flow] === 1 && txMsgDatagrams[failed]! > 1 && segmentRefused(txError)) {
+      udpGsoOk[flow] = 0;
+      k = txMsgSlot[failed]!;
+      off = 0;
+      continue;
+    }
+    let lost = 0;
+    for (let m = failed; m < txSend.count; m++) lost += txMsgDatagrams[m]!;
+    if (k < n && off > 0) lost += Math.ceil((txLen[k]! - off) / txSeg[k]!), k++;
+    for (; k < n; k++) lost += slotDatagrams(k);
+    for (let i = 0; i < lost; i++) ctx.stats.drop("udpSendFailed");
+    return;
+  }
+}
+
+/** Returns true if -errno `e` from a send with UDP_SEGMENT may mean the kernel refuses that, not the datagrams. */
+function segmentRefused(e: number): boolean {
+  return e === -Errno.EINVAL || e === -Errno.EIO || e === -Errno.EMSGSIZE || e === -Errno.ENOPROTOOPT || e === -Errno.EOPNOTSUPP;
+}
+
+/** -errno of the last refusal txSendAll() returned. */
+let txError = 0;
+
+/**
+ * Sends every message of txSend on `fd`; returns -1 once all went, else the
+ * index of the first message the kernel refused (logged, not counted), with
+ * its -errno in txError.
+ * @syscalls sendmmsg
+ */
+function txSendAll(fd: number, flow: number): number {
+  const count = txSend.count;
   let done = 0, retried = false;
-  while (done < n) {
-    const hdrs = done === 0 ? txBatch.hdrs : txBatch.hdrs.subarray(done * MMSGHDR.SIZE);
-    const r = sendmmsg(fd, hdrs, n - done, MSG_NOSIGNAL);
+  while (done < count) {
+    const hdrs = done === 0 ? txSend.hdrs : txSend.hdrs.subarray(done * MMSGHDR.SIZE);
+    const r = sendmmsg(fd, hdrs, count - done, MSG_NOSIGNAL);
     if (r > 0) {
       done += r;
       continue;
@@ -378,27 +531,41 @@ function txFlush(ctx: Ctx): void {
       continue;
     }
     if (r === -Errno.EINTR) continue;
-    for (let i = done; i < n; i++) ctx.stats.drop("udpSendFailed");
-    warnLimited(`UDP: sendmmsg: ${errnoName(-r)}`);
-    return;
+    txError = r;
+    if (udpGsoOk[flow] === 1 && txMsgDatagrams[done]! > 1 && segmentRefused(r)) {
+      if (log.debugEnabled) log.debug(`UDP flow ${flow}: sendmmsg with UDP_SEGMENT: ${errnoName(-r)}, sending datagrams one by one`);
+    } else {
+      warnLimited(`UDP: sendmmsg: ${errnoName(-r)}`);
+    }
+    return done;
   }
+  return -1;
 }
 
 // Host -> guest -----------------------------------------------------------------
 
 /**
- * Builds a frame around datagram `i` of `batch` (length `len`, already at
- * the payload offset of frames[i]) for flow `flow` and sends it to the guest.
+ * Builds a frame around datagram `i` (already at the payload offset of
+ * frames[i]) and the `count - 1` after it, `total` payload bytes in all, for
+ * flow `flow` and sends it to the guest. With more than one datagram (only on
+ * a sink with USO), they all have the length of the first but the last, which
+ * may be shorter, and the frame asks the sink to cut them apart; their payloads
+ * stay where they are, gathered through rxTail. On a sink that completes
+ * checksums (tso), the UDP checksum is left partial.
  */
-function toGuest(ctx: Ctx, tap: TapSink, flow: number, i: number, len: number): void {
+function toGuest(ctx: Ctx, tap: TapSink, flow: number, batch: MmsgBatch, i: number, count: number, total: number): void {
   const tapSide = sidxOf(flow, 1 - udpHostSide[flow]!);
   const frame = frames[i]!;
+  const len = batch.msgLen(i);
   const oOff = flows.oaddrOff(tapSide), eOff = flows.eaddrOff(tapSide);
   const addrs = flows.addrs;
+  // A zero-length datagram has no gso_size to give: its checksum is ours to fill.
+  const partial = tap.tso === true && len > 0;
   udpFields.srcPort = flows.oport[tapSide]!;
   udpFields.dstPort = flows.eport[tapSide]!;
-  udpFields.payloadLength = len;
-  let frameLen: number;
+  udpFields.payloadLength = total;
+  udpFields.partial = partial;
+  let payloadOff: number;
   if (inanyIs4(addrs, oOff)) {
     for (let k = 0; k < 4; k++) {
       src4[k] = addrs[oOff + 12 + k]!;
@@ -407,7 +574,8 @@ function toGuest(ctx: Ctx, tap: TapSink, flow: number, i: number, len: number): 
     udpFields.src = src4;
     udpFields.dst = dst4;
     UdpView.emit(frame, L4_OFFSET4, udpFields);
-    frameLen = ipv4Frame(ctx, frame, src4, dst4, IpProtocol.UDP, UDP_HLEN + len);
+    ipv4Frame(ctx, frame, src4, dst4, IpProtocol.UDP, UDP_HLEN + total);
+    payloadOff = PAYLOAD4;
   } else {
     for (let k = 0; k < 16; k++) {
       src6[k] = addrs[oOff + k]!;
@@ -416,10 +584,20 @@ function toGuest(ctx: Ctx, tap: TapSink, flow: number, i: number, len: number): 
     udpFields.src = src6;
     udpFields.dst = dst6;
     UdpView.emit(frame, L4_OFFSET6, udpFields);
-    frameLen = ipv6Frame(ctx, frame, src6, dst6, IpProtocol.UDP, UDP_HLEN + len);
+    ipv6Frame(ctx, frame, src6, dst6, IpProtocol.UDP, UDP_HLEN + total);
+    payloadOff = PAYLOAD6;
   }
-  if (tap.send(frame.subarray(0, frameLen))) ctx.stats.framesOut++;
-  else ctx.stats.drop("udpTapFull");
+  let tail: IovecList | null = null;
+  if (count > 1) {
+    tail = rxTail;
+    tail.clear();
+    for (let k = i + 1; k < i + count; k++) tail.push(frames[k]!, payloadOff, batch.msgLen(k));
+  }
+  if (tap.send(frame.subarray(0, payloadOff + len), partial ? len : 0, tail)) {
+    ctx.stats.framesOut++;
+  } else {
+    for (let k = 0; k < count; k++) ctx.stats.drop("udpTapFull");
+  }
 }
 
 /** Returns the receive batch for a socket of flow `flow`: by the IP version of its tap side. */
@@ -446,12 +624,25 @@ function udpSockHandler(ctx: Ctx, tap: TapSink, flow: number, _events: number, f
   if (n === 0) return;
   udpSeen[flow]! |= SEEN_FROM_HOST;
   flows.deadlineMs[flow] = performance.now() + timeoutMs(flow);
-  for (let i = 0; i < n; i++) {
+  const uso = tap.uso === true;
+  for (let i = 0; i < n; ) {
     if (batch.flags(i) & MSG_TRUNC) {
       ctx.stats.drop("udpTooBig");
+      i++;
       continue;
     }
-    toGuest(ctx, tap, flow, i, batch.msgLen(i));
+    // With USO, datagrams of the first one's length, and a last shorter one, share one frame.
+    const len = batch.msgLen(i);
+    let count = 1, total = len;
+    while (uso && len > 0 && i + count < n && count < UDP_GSO_MAX_SEGMENTS) {
+      const l = batch.msgLen(i + count);
+      if (batch.flags(i + count) & MSG_TRUNC || l > len || l === 0 || total + l > UDP_MAX_PAYLOAD) break;
+      total += l;
+      count++;
+      if (l < len) break;
+    }
+    toGuest(ctx, tap, flow, batch, i, count, total);
+    i += count;
   }
 }
 
@@ -496,7 +687,7 @@ function udpListenHandler(ctx: Ctx, loop: Loop, tap: TapSink, index: number, _ev
       ctx.stats.drop("udpFamilyMismatch");
       continue;
     }
-    toGuest(ctx, tap, flow, i, batch.msgLen(i));
+    toGuest(ctx, tap, flow, batch, i, 1, batch.msgLen(i));
   }
 }
 

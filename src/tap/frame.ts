@@ -15,6 +15,7 @@ import { Ipv6View } from "../wire/ipv6.ts";
 import type { Ipv4Fields } from "../wire/ipv4.ts";
 import type { Ipv6Fields } from "../wire/ipv6.ts";
 import type { EthernetFields } from "../wire/ethernet.ts";
+import type { IovecList } from "../../syscalls/mod.ts";
 
 /** Largest frame we build: a 65535-byte IP packet plus the Ethernet header. */
 export const MAX_FRAME_BYTES = 65535 + EthernetView.HEADER_LEN;
@@ -82,16 +83,29 @@ export interface TapSink {
   /**
    * True if the sink takes TCP frames larger than the guest's MSS and has them
    * cut into segments of `gsoSize` bytes (TCP segmentation offload: the virtio-net
-   * header on pasta's tap). Absent or false: every frame must fit the MTU.
+   * header on pasta's tap), and TCP or UDP frames with a partial checksum.
+   * Absent or false: every frame must fit the MTU and carry its checksum.
    */
   readonly tso?: boolean;
   /**
+   * True if the sink also takes UDP frames carrying several datagrams, to be cut
+   * into datagrams of `gsoSize` payload bytes (UDP segmentation offload, USO:
+   * Linux 6.2+), and frames gathered from a `tail`. Implies `tso`.
+   */
+  readonly uso?: boolean;
+  /**
    * Sends one whole Ethernet frame to the guest. The bytes may be reused as soon as
    * this returns. Returns false if the frame was dropped (queue full, guest gone).
-   * With `gsoSize` (only where `tso` is true) the frame is one TCP segment over IPv4 or
-   * IPv6 without options or extension headers, whose checksum field holds the folded,
-   * not inverted, pseudo-header sum, to be cut into segments of `gsoSize` payload
-   * bytes each with its checksum completed (Linux's CHECKSUM_PARTIAL convention).
+   * With `gsoSize` (only where `tso` is true) the frame is one TCP segment or UDP
+   * datagram over IPv4 or IPv6 without options or extension headers, whose checksum
+   * field holds the folded, not inverted, pseudo-header sum (Linux's CHECKSUM_PARTIAL
+   * convention), which the sink completes; if its payload is longer than `gsoSize`,
+   * the sink cuts it into segments of `gsoSize` payload bytes (TCP), or (UDP, only
+   * where `uso` is true) into datagrams of `gsoSize` payload bytes, the last one
+   * possibly shorter, each with its UDP length and checksum. For such a UDP frame,
+   * the IP and UDP lengths and the pseudo-header sum are those of the whole frame.
+   * With `tail` (only where `uso` is true) the frame goes on with the bytes the
+   * list points at: `frame` then holds the headers and the first payload only.
    */
-  send(frame: Uint8Array, gsoSize?: number): boolean;
+  send(frame: Uint8Array, gsoSize?: number, tail?: IovecList | null): boolean;
 }

@@ -93,10 +93,13 @@ let current: Ctx | null = null;
  * left it for us to fill (virtio-net NEEDS_CSUM, a locally generated segment,
  * possibly a TSO super-frame), or checked it already (DATA_VALID). The L4
  * handlers then skip their own check, which would fail on a partial checksum.
- * Set by the tap layer before each tapInput() call; false for sinks without
- * the virtio-net header (passt's stream, tests).
+ * `udpGsoSize`: nonzero for a UDP frame that carries several datagrams
+ * (virtio-net gso_type UDP_L4, USO): its payload is to be cut into datagrams of
+ * this many bytes, the last one possibly shorter. Set by the tap layer before
+ * each tapInput() call; false and 0 for sinks without the virtio-net header
+ * (passt's stream, tests).
  */
-export const tapFrameMeta = { l4ChecksumOk: false };
+export const tapFrameMeta = { l4ChecksumOk: false, udpGsoSize: 0 };
 
 function noHandler(): void {
   current?.stats.drop("noHandler");
@@ -131,6 +134,11 @@ export function tapInputBatchEnd(): void {
 const eth = new EthernetView();
 const ip4 = new Ipv4View();
 const ip6 = new Ipv6View();
+/** The addresses of the packet being dispatched, copied (learning copies them on). */
+const src4 = new Uint8Array(4);
+const dst4 = new Uint8Array(4);
+const src6 = new Uint8Array(16);
+const dst6 = new Uint8Array(16);
 
 /**
  * Takes one Ethernet frame from the guest: learns its MAC and addresses,
@@ -145,8 +153,7 @@ export function tapInput(ctx: Ctx, tap: TapSink, frame: Uint8Array): void {
     stats.drop("ethTruncated");
     return;
   }
-  const src = eth.srcMac;
-  if (!addrEqual(src, ctx.guestMac)) ctx.guestMac.set(src);
+  if (!eth.srcMacIs(ctx.guestMac)) ctx.guestMac.set(eth.srcMac);
 
   switch (eth.etherType) {
     case EtherType.ARP:
@@ -178,8 +185,9 @@ function input4(ctx: Ctx, tap: TapSink): void {
     stats.drop("ipv4Fragment");
     return;
   }
-  const saddr = ip.srcAddr;
-  if (isLoopback4(saddr) || isLoopback4(ip.dstAddr)) {
+  // Copies, not views: a view costs more than these checks (see copySrcAddr()).
+  const saddr = ip.copySrcAddr(src4);
+  if (isLoopback4(saddr) || isLoopback4(ip.copyDstAddr(dst4))) {
     stats.drop("loopback");
     return;
   }
@@ -230,8 +238,8 @@ function input6(ctx: Ctx, tap: TapSink): void {
     stats.drop("ipv6NoNextHeader");
     return;
   }
-  const saddr = ip.srcAddr;
-  if (isLoopback6(saddr) || isLoopback6(ip.dstAddr)) {
+  const saddr = ip.copySrcAddr(src6);
+  if (isLoopback6(saddr) || isLoopback6(ip.copyDstAddr(dst6))) {
     stats.drop("loopback");
     return;
   }

@@ -25,18 +25,35 @@
 // as many fewer system calls, each way. A kernel that refuses TUNSETOFFLOAD
 // leaves us with the header and no offloads (tso false): frames fit the MTU.
 //
+// UDP segmentation offload (USO, Linux 6.2+): TUNSETOFFLOAD also offers USO4 |
+// USO6 when the kernel takes them (uso true; else we retry without). udp.ts then
+// hands send() one frame for a run of datagrams of one flow of the same length
+// (the last may be shorter): headers once, the payloads gathered from where
+// recvmmsg() put them (`tail`), gso_type UDP_L4. The namespace's kernel passes
+// it up its stack as one packet and cuts it into datagrams, each with its own
+// UDP length and checksum, when it queues them on the receiving socket: one
+// write() and one trip through IP for up to 64 KiB of datagrams. Offering USO
+// also lets the namespace send us such frames (an application using
+// UDP_SEGMENT, or forwarded UDP GRO packets): readBatch() reports gso_size in
+// tapFrameMeta.udpGsoSize, and udp.ts sends the datagrams one by one (or with
+// UDP_SEGMENT again), never as one.
+//
 // Frames with a partial checksum are not checked (tapFrameMeta.l4ChecksumOk):
 // the namespace's kernel made them. With --pcap, their checksums are completed
 // before capture, so the file reads as if no offload had taken place (but
 // with frames larger than the MTU, as tcpdump shows on an offloading NIC).
 
 import type { Ctx } from "../ctx.ts";
-import { arena, ioctlInt, read, write, writev2, TUNSETOFFLOAD, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6 } from "../../syscalls/mod.ts";
+import {
+  arena, ioctlInt, read, write, writev, writev2, IovecList, TUNSETOFFLOAD, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_USO4,
+  TUN_F_USO6,
+} from "../../syscalls/mod.ts";
 import { Errno } from "../../syscalls/errno.ts";
 import type { PcapWriter } from "../pcap.ts";
 import { EtherType } from "../wire/ethernet.ts";
+import { IpProtocol } from "../wire/ipv4.ts";
 import { completeChecksum, VirtioNetFlag, VirtioNetGso, VirtioNetHdrView, type VirtioNetFields } from "../wire/virtio_net.ts";
-import { allocFrame, L4_OFFSET4, L4_OFFSET6, MAX_FRAME_BYTES, type TapSink } from "./frame.ts";
+import { allocFrame, L3_OFFSET, L4_OFFSET4, L4_OFFSET6, MAX_FRAME_BYTES, type TapSink } from "./frame.ts";
 import { tapFrameMeta } from "./input.ts";
 
 /** Frames read per wakeup before yielding to other events. */
@@ -45,11 +62,24 @@ export const READ_BATCH = 64;
 const TCP_CSUM_OFFSET = 16;
 /** TCP header length of the frames tcp.ts hands us with a gsoSize (no options). */
 const TCP_HLEN = 20;
+/** Offset of the UDP checksum in the UDP header. */
+const UDP_CSUM_OFFSET = 6;
+/** UDP header length. */
+const UDP_HLEN = 8;
+/** Most iovecs a gathered frame takes: the virtio-net header, the frame, a tail of up to 64. */
+const GATHER_IOVECS = 2 + 64;
+/** Offset of the protocol field of an IPv4 header and of the next header field of an IPv6 header. */
+const IP4_PROTOCOL = 9, IP6_NEXT_HEADER = 6;
 
 /** Options of a TapDevice. */
 export interface TapDeviceOptions {
   /** The fd was opened with IFF_VNET_HDR: frames carry a virtio-net header; ask for offloads. */
   vnetHdr?: boolean;
+  /**
+   * With vnetHdr: take these offloads as granted instead of asking with TUNSETOFFLOAD
+   * (tests, where a socket pair stands in for the tap).
+   */
+  offloads?: { tso: boolean; uso: boolean };
 }
 
 /** The guest side of pasta: a tap device in the namespace. */
@@ -61,7 +91,13 @@ export class TapDevice implements TapSink {
   readonly vnetHdr: boolean;
   /** The namespace's kernel takes TCP frames larger than the MTU from us, and sends us such frames. */
   readonly tso: boolean;
+  /** It also takes and sends UDP frames carrying several datagrams (gso_type UDP_L4). */
+  readonly uso: boolean;
   private readonly hdrOut = arena(VirtioNetHdrView.LEN, 16);
+  /** iovecs of a gathered frame: header, frame, tail. */
+  private readonly gather = new IovecList(GATHER_IOVECS);
+  /** For --pcap: a gathered frame copied in one piece (allocated on first use). */
+  private pcapCopy: Uint8Array | null = null;
   private readonly hdrIn = new VirtioNetHdrView();
   private readonly fields: VirtioNetFields = { flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
 
@@ -73,37 +109,66 @@ export class TapDevice implements TapSink {
     opts: TapDeviceOptions = {},
   ) {
     this.vnetHdr = opts.vnetHdr === true;
-    this.tso = this.vnetHdr && ioctlInt(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) === 0;
+    const tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    if (!this.vnetHdr) {
+      this.tso = this.uso = false;
+    } else if (opts.offloads !== undefined) {
+      this.uso = opts.offloads.uso;
+      this.tso = opts.offloads.tso || this.uso;
+    } else {
+      // Kernels before 6.2 refuse the USO bits (EINVAL): then without them.
+      this.uso = ioctlInt(fd, TUNSETOFFLOAD, tso | TUN_F_USO4 | TUN_F_USO6) === 0;
+      this.tso = this.uso || ioctlInt(fd, TUNSETOFFLOAD, tso) === 0;
+    }
     const head = this.vnetHdr ? VirtioNetHdrView.LEN : 0;
     for (let i = 0; i < READ_BATCH; i++) this.pool.push(allocFrame(MAX_FRAME_BYTES + head));
   }
 
   /**
-   * Writes one frame to the tap; returns false if the kernel dropped or refused it.
-   * `gsoSize`: see TapSink.send(); only meaningful when `tso` is true.
+   * Writes one frame to the tap, `frame` followed by the bytes of `tail` if
+   * given; returns false if the kernel dropped or refused it. `gsoSize` and
+   * `tail`: see TapSink.send(); only meaningful when `tso` (TCP) or `uso`
+   * (UDP) is true.
    * @syscalls write writev
    */
-  send(frame: Uint8Array, gsoSize = 0): boolean {
-    const len = frame.byteLength;
+  send(frame: Uint8Array, gsoSize = 0, tail: IovecList | null = null): boolean {
+    const len = frame.byteLength + (tail === null ? 0 : tail.bytes);
+    const f = this.fields;
     let n: number;
     if (this.vnetHdr) {
-      const f = this.fields;
       if (gsoSize > 0 && this.tso) {
         const v6 = frame[12] === EtherType.IPV6 >>> 8 && frame[13] === (EtherType.IPV6 & 0xff);
         const l4 = v6 ? L4_OFFSET6 : L4_OFFSET4;
+        const udp = frame[L3_OFFSET + (v6 ? IP6_NEXT_HEADER : IP4_PROTOCOL)] === IpProtocol.UDP;
+        const hlen = udp ? UDP_HLEN : TCP_HLEN;
+        const more = len - l4 - hlen > gsoSize;
         f.flags = VirtioNetFlag.NEEDS_CSUM;
-        f.gsoType = len - l4 - TCP_HLEN > gsoSize ? (v6 ? VirtioNetGso.TCPV6 : VirtioNetGso.TCPV4) : VirtioNetGso.NONE;
-        f.hdrLen = l4 + TCP_HLEN;
+        if (!more) f.gsoType = VirtioNetGso.NONE;
+        else if (udp) f.gsoType = this.uso ? VirtioNetGso.UDP_L4 : VirtioNetGso.NONE;
+        else f.gsoType = v6 ? VirtioNetGso.TCPV6 : VirtioNetGso.TCPV4;
+        f.hdrLen = l4 + hlen;
         f.gsoSize = f.gsoType === VirtioNetGso.NONE ? 0 : gsoSize;
         f.csumStart = l4;
-        f.csumOffset = TCP_CSUM_OFFSET;
+        f.csumOffset = udp ? UDP_CSUM_OFFSET : TCP_CSUM_OFFSET;
+        // Without USO the frame would reach the guest as one datagram: refuse it.
+        if (more && f.gsoType === VirtioNetGso.NONE) return this.refused("tapNoUso");
       } else {
         f.flags = f.gsoType = f.hdrLen = f.gsoSize = f.csumStart = f.csumOffset = 0;
       }
       VirtioNetHdrView.emit(this.hdrOut, 0, f);
-      n = writev2(this.fd, this.hdrOut, VirtioNetHdrView.LEN, frame, len);
+      if (tail === null) {
+        n = writev2(this.fd, this.hdrOut, VirtioNetHdrView.LEN, frame, len);
+      } else {
+        const g = this.gather;
+        g.clear();
+        g.push(this.hdrOut, 0, VirtioNetHdrView.LEN);
+        g.push(frame, 0, frame.byteLength);
+        if (!g.append(tail)) return this.refused("tapGatherTooLong");
+        n = writev(this.fd, g.iov, g.count);
+      }
       if (n >= VirtioNetHdrView.LEN) n -= VirtioNetHdrView.LEN;
     } else {
+      if (tail !== null) return this.refused("tapGatherNoVnet");
       n = write(this.fd, frame, len);
     }
     if (n !== len) {
@@ -112,11 +177,28 @@ export class TapDevice implements TapSink {
       return false;
     }
     this.ctx.stats.framesOut++;
-    if (this.pcap !== null) {
-      if (this.fields.flags & VirtioNetFlag.NEEDS_CSUM) completeChecksum(frame, this.fields.csumStart, this.fields.csumOffset);
-      this.pcap.frame(frame);
-    }
+    if (this.pcap !== null) this.capture(frame, tail, len);
     return true;
+  }
+
+  /** Counts a frame send() refuses to write, as a drop under `reason`; returns false. */
+  private refused(reason: string): boolean {
+    this.sendDropped++;
+    this.ctx.stats.drop(reason);
+    return false;
+  }
+
+  /** Writes a frame just sent to the capture, its partial checksum completed. */
+  private capture(frame: Uint8Array, tail: IovecList | null, len: number): void {
+    let whole = frame;
+    if (tail !== null) {
+      this.pcapCopy ??= new Uint8Array(MAX_FRAME_BYTES);
+      whole = this.pcapCopy.subarray(0, len);
+      whole.set(frame);
+      tail.copyTo(whole, frame.byteLength);
+    }
+    if (this.fields.flags & VirtioNetFlag.NEEDS_CSUM) completeChecksum(whole, this.fields.csumStart, this.fields.csumOffset);
+    this.pcap!.frame(whole);
   }
 
   /**
@@ -141,19 +223,22 @@ export class TapDevice implements TapSink {
         continue;
       }
       const frame = buf.subarray(head, n);
-      let trusted = false;
+      let trusted = false, udpGsoSize = 0;
       if (head) {
         const h = this.hdrIn.wrap(buf)!;
         const flags = h.flags;
         trusted = (flags & (VirtioNetFlag.NEEDS_CSUM | VirtioNetFlag.DATA_VALID)) !== 0;
+        if ((h.gsoType & ~VirtioNetGso.ECN) === VirtioNetGso.UDP_L4) udpGsoSize = h.gsoSize;
         if (flags & VirtioNetFlag.NEEDS_CSUM && this.pcap !== null) completeChecksum(frame, h.csumStart, h.csumOffset);
       }
       this.ctx.stats.framesIn++;
       this.pcap?.frame(frame);
       tapFrameMeta.l4ChecksumOk = trusted;
+      tapFrameMeta.udpGsoSize = udpGsoSize;
       input(frame);
     }
     tapFrameMeta.l4ChecksumOk = false;
+    tapFrameMeta.udpGsoSize = 0;
     if (count) batchEnd();
     return count;
   }

@@ -88,6 +88,11 @@ export class EthernetView {
   set srcMac(mac: Uint8Array) {
     this.bytes.set(mac.subarray(0, MAC_LEN), SRC_MAC);
   }
+  /** Returns true if the source address is `mac` (6 bytes), without making a view as srcMac does. */
+  srcMacIs(mac: Uint8Array): boolean {
+    for (let i = 0; i < MAC_LEN; i++) if (this.bytes[SRC_MAC + i] !== mac[i]) return false;
+    return true;
+  }
 
   /** EtherType of the payload (see EtherType). */
   get etherType(): number {

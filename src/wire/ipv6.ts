@@ -176,6 +176,19 @@ export class Ipv6View {
   set dstAddr(addr: Uint8Array) {
     this.bytes.set(addr.subarray(0, ADDR_LEN), DST_ADDR);
   }
+  /**
+   * Copies the source address to `out[offset]` and returns `out`: what srcAddr
+   * gives without making a view, which costs more than the copy on hot paths.
+   */
+  copySrcAddr(out: Uint8Array, offset = 0): Uint8Array {
+    for (let i = 0; i < ADDR_LEN; i++) out[offset + i] = this.bytes[SRC_ADDR + i]!;
+    return out;
+  }
+  /** Copies the destination address to `out[offset]` and returns `out` (see copySrcAddr()). */
+  copyDstAddr(out: Uint8Array, offset = 0): Uint8Array {
+    for (let i = 0; i < ADDR_LEN; i++) out[offset + i] = this.bytes[DST_ADDR + i]!;
+    return out;
+  }
   /** Everything after the fixed header up to the payload length, extension headers included. */
   get payload(): Uint8Array {
     return this.bytes.subarray(Ipv6View.HEADER_LEN, Ipv6View.HEADER_LEN + this.payloadLength);

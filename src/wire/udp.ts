@@ -2,7 +2,7 @@
 // udp.ts - zero-copy view of a UDP datagram (RFC 768) and its checksum over IPv4 or IPv6
 
 import { getU16, pseudoSum, setU16 } from "./_bytes.ts";
-import { checksum } from "./checksum.ts";
+import { checksum, fold } from "./checksum.ts";
 import { IpProtocol } from "./ipv4.ts";
 
 //   0      7 8     15 16    23 24    31
@@ -32,6 +32,14 @@ export interface UdpFields {
    */
   src?: Uint8Array;
   dst?: Uint8Array;
+  /**
+   * With `src` and `dst`: store only the pseudo-header sum, folded and not
+   * inverted, for a device to complete over header and payload (Linux's
+   * CHECKSUM_PARTIAL, virtio-net NEEDS_CSUM with csum_offset 6). emit() then
+   * reads no payload, which need not follow the header in `buf`: it may be
+   * gathered from elsewhere.
+   */
+  partial?: boolean;
 }
 
 /**
@@ -123,12 +131,15 @@ export class UdpView {
   /**
    * Writes a UDP header at `buf[offset]` and returns its length (8). With
    * `fields.src` and `fields.dst`, the checksum covers the `payloadLength`
-   * bytes already after the header; otherwise it is left zero.
-   * Throws RangeError if `buf` has no room for header and payload (a programmer error).
+   * bytes already after the header, or with `fields.partial` is left for the
+   * device to complete; otherwise it is left zero. A length field above
+   * 65535 (a programmer error) or no room in `buf` for the header and, unless
+   * partial, the payload throws RangeError.
    */
   static emit(buf: Uint8Array, offset: number, fields: UdpFields): number {
     const length = UdpView.HEADER_LEN + fields.payloadLength;
-    if (offset < 0 || offset + length > buf.byteLength) {
+    const room = fields.partial ? UdpView.HEADER_LEN : length;
+    if (offset < 0 || offset + room > buf.byteLength || length > 0xffff) {
       throw new RangeError(`UdpView.emit: no room for ${length} bytes at offset ${offset} of ${buf.byteLength}`);
     }
     setU16(buf, offset + SRC_PORT, fields.srcPort);
@@ -137,7 +148,8 @@ export class UdpView {
     setU16(buf, offset + CHECKSUM, 0);
     if (fields.src && fields.dst) {
       const init = pseudoSum(fields.src, fields.dst, IpProtocol.UDP, length);
-      setU16(buf, offset + CHECKSUM, checksum(buf.subarray(offset, offset + length), init) || 0xffff);
+      const sum = fields.partial ? fold(init) : checksum(buf.subarray(offset, offset + length), init) || 0xffff;
+      setU16(buf, offset + CHECKSUM, sum);
     }
     return UdpView.HEADER_LEN;
   }

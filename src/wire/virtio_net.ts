@@ -13,7 +13,8 @@
 // hold the pseudo-header sum, and the one's-complement sum from csum_start to the end of
 // the frame completes it (Linux's CHECKSUM_PARTIAL). flags DATA_VALID: the sender already
 // checked the checksum. gso_type other than NONE: the frame is one segment larger than
-// the MTU, to be cut into segments of gso_size payload bytes after hdr_len header bytes.
+// the MTU, to be cut into segments of gso_size payload bytes after hdr_len header bytes
+// (TCP), or carries several datagrams of gso_size payload bytes (UDP_L4).
 
 import { checksum } from "./checksum.ts";
 
@@ -36,6 +37,12 @@ export const enum VirtioNetGso {
   TCPV4 = 1,
   UDP = 3,
   TCPV6 = 4,
+  /**
+   * UDP segmentation (Linux 6.2+, TUN_F_USO4 | TUN_F_USO6): after hdr_len header bytes, the
+   * payload is cut into datagrams of gso_size bytes, the last one possibly shorter, each with its
+   * own UDP header (length and checksum) and IP header. Requires NEEDS_CSUM with csum_offset 6.
+   */
+  UDP_L4 = 5,
   /** Or'ed in: the segments carry ECN's CWR. */
   ECN = 0x80,
 }

@@ -68,9 +68,14 @@ export class L4 {
 
   /** Starts the UDP echo server on addr:port in a namespace of the topology, as root. */
   async udpEcho(ns: "host" | "router", addr: string, port: number): Promise<SpawnHandle> {
+    return this.udpServer("udp-echo", ns, addr, port);
+  }
+
+  /** Starts one of the tool's UDP servers (see _l4tool.py) on addr:port in a namespace of the topology, as root. */
+  async udpServer(cmd: "udp-echo" | "udp-burst" | "udp-record", ns: "host" | "router", addr: string, port: number): Promise<SpawnHandle> {
     const readyPath = join(this.topo.dir, `ready.${++this.serial}`);
-    const h = this.topo.spawn(["python3", this.tool, "udp-echo", addr, String(port), readyPath], { ns, user: "root", timeoutMs: 600_000 });
-    return this.ready(h, readyPath, `UDP echo server on ${addr} port ${port}`);
+    const h = this.topo.spawn(["python3", this.tool, cmd, addr, String(port), readyPath], { ns, user: "root", timeoutMs: 600_000 });
+    return this.ready(h, readyPath, `${cmd} server on ${addr} port ${port}`);
   }
 
   /**

@@ -19,6 +19,11 @@
 #       EXPECTRST   read until end of file or error; print {"server":"EXPECTRST","result":...}
 #       DRAIN k     read k bytes, then close (with whatever else the client sends unread)
 #   udp-echo ADDR PORT READY          send every datagram back to where it came from
+#   udp-burst ADDR PORT READY         on "BURST seed size:count ...", send back datagrams of those sizes
+#                                     (burst_datagrams()), each group of more than one datagram in one
+#                                     sendto() with UDP_SEGMENT, so that they arrive queued together
+#   udp-record ADDR PORT READY        remember every datagram; on "REPORT", send back the length and
+#                                     sha256 of each one since the last report, as JSON, and forget them
 #   client OPS                        OPS: JSON list of operations, see run_op()
 
 import asyncio
@@ -159,6 +164,58 @@ def tcp_server(addr, port, data, ready_path):
     while True:
         conn, _ = s.accept()
         threading.Thread(target=serve_conn, args=(conn, data), daemon=True).start()
+
+
+SOL_UDP = 17
+UDP_SEGMENT = 103  # linux/udp.h; not in Python's socket module
+
+
+def burst_datagrams(seed, groups):
+    """The datagrams of a burst: for each "size:count" group, `count` datagrams of `size` random bytes."""
+    rnd = random.Random(seed)
+    out = []
+    for g in groups:
+        size, count = (int(x) for x in g.split(":"))
+        out.append([rnd.randbytes(size) for _ in range(count)])
+    return out
+
+
+def digest(datagrams):
+    return [[len(d), hashlib.sha256(d).hexdigest()[:16]] for d in datagrams]
+
+
+def udp_burst(addr, port, ready_path):
+    s = listen_sock(socket.SOCK_DGRAM, addr, int(port))
+    ready(ready_path)
+    while True:
+        d, peer = s.recvfrom(65535)
+        words = d.decode().split()
+        if not words or words[0] != "BURST":
+            continue
+        for group in burst_datagrams(int(words[1]), words[2:]):
+            if len(group) > 1 and len(group[0]) > 0:
+                try:
+                    s.setsockopt(SOL_UDP, UDP_SEGMENT, len(group[0]))
+                    s.sendto(b"".join(group), peer)
+                    continue
+                except OSError:  # EINVAL: datagrams larger than the route's MTU
+                    pass
+                finally:
+                    s.setsockopt(SOL_UDP, UDP_SEGMENT, 0)
+            for one in group:
+                s.sendto(one, peer)
+
+
+def udp_record(addr, port, ready_path):
+    s = listen_sock(socket.SOCK_DGRAM, addr, int(port))
+    ready(ready_path)
+    seen = {}
+    while True:
+        d, peer = s.recvfrom(65535)
+        if d == b"REPORT":
+            s.sendto(json.dumps(digest(seen.pop(peer, []))).encode(), peer)
+        else:
+            seen.setdefault(peer, []).append(d)
 
 
 def udp_echo(addr, port, ready_path):
@@ -348,6 +405,39 @@ def op_udp_echo(op, data):
     return {"results": results}
 
 
+def op_udp_burst(op, data):
+    """Asks a udp-burst server for `groups` ("size:count") and reports what came back and what should have."""
+    expected = [d for g in burst_datagrams(op["seed"], op["groups"]) for d in g]
+    got = []
+    with socket.socket(family(op["addr"]), socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.settimeout(op.get("wait", 2.0))
+        s.connect((op["addr"], op["port"]))
+        s.send(f"BURST {op['seed']} {' '.join(op['groups'])}".encode())
+        try:
+            while len(got) < len(expected):
+                got.append(s.recv(65536))
+        except socket.timeout:
+            pass
+    return {"got": digest(got), "expected": digest(expected)}
+
+
+def op_udp_gso_send(op, data):
+    """Sends `n` random bytes in one sendto() with UDP_SEGMENT `size`, then asks a udp-record server what came."""
+    payload = random.Random(op.get("seed", 7)).randbytes(op["n"])
+    size = op["size"]
+    expected = [payload[i:i + size] for i in range(0, len(payload), size)]
+    with socket.socket(family(op["addr"]), socket.SOCK_DGRAM) as s:
+        s.settimeout(op.get("wait", 2.0))
+        s.connect((op["addr"], op["port"]))
+        s.setsockopt(SOL_UDP, UDP_SEGMENT, size)
+        s.send(payload)
+        s.setsockopt(SOL_UDP, UDP_SEGMENT, 0)
+        s.send(b"REPORT")
+        got = json.loads(s.recv(65536))
+    return {"got": got, "expected": digest(expected)}
+
+
 OPS = {
     "put": op_put,
     "puteof": op_puteof,
@@ -363,6 +453,8 @@ OPS = {
     "wait-file": op_wait_file,
     "echo-many": op_echo_many,
     "udp-echo": op_udp_echo,
+    "udp-burst": op_udp_burst,
+    "udp-gso-send": op_udp_gso_send,
 }
 
 
@@ -380,6 +472,10 @@ def main():
         tcp_server(*sys.argv[2:6])
     elif cmd == "udp-echo":
         udp_echo(*sys.argv[2:5])
+    elif cmd == "udp-burst":
+        udp_burst(*sys.argv[2:5])
+    elif cmd == "udp-record":
+        udp_record(*sys.argv[2:5])
     elif cmd == "client":
         ops = json.loads(sys.argv[2])
         data = sys.argv[3] if len(sys.argv) > 3 else None

@@ -120,6 +120,11 @@ const HEADERS = `
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <linux/virtio_net.h>
+/* Linux 6.2 added them ("tun: Enable USO"); older linux-libc-dev lacks them. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
 `;
 
 /** struct tcp_info comes from linux/tcp.h, which clashes with netinet/tcp.h: a second unit. */

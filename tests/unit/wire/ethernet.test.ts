@@ -80,3 +80,12 @@ test.each([
 ])("etherTypeName(%p) is %p", (value, name) => {
   expect(etherTypeName(value)).toBe(name);
 });
+
+test("srcMacIs() compares the source address in place", () => {
+  const eth = EthernetView.parse(ARP_REQUEST)!;
+  const mac = eth.srcMac.slice();
+  expect(eth.srcMacIs(mac)).toBe(true);
+  mac[5]! ^= 1;
+  expect(eth.srcMacIs(mac)).toBe(false);
+  expect(eth.srcMacIs(eth.dstMac)).toBe(false);
+});

@@ -186,3 +186,13 @@ test.each([
 ])("ipProtocolName(%p) is %p", (value, name) => {
   expect(ipProtocolName(value)).toBe(name);
 });
+
+test("copySrcAddr() and copyDstAddr() copy what srcAddr and dstAddr show, at an offset", () => {
+  const ip = Ipv4View.parse(ECHO_REQUEST)!;
+  const out = new Uint8Array(10).fill(0xee);
+  expect(ip.copySrcAddr(out, 3)).toBe(out);
+  expect([...out.subarray(3, 7)]).toEqual([...ip.srcAddr]);
+  expect(out[2]).toBe(0xee);
+  expect(out[7]).toBe(0xee);
+  expect(ip.copyDstAddr(new Uint8Array(4))).toEqual(ip.dstAddr);
+});

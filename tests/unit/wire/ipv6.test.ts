@@ -169,3 +169,11 @@ test("setters rewrite fields in place and wrap() leaves the view unchanged on fa
   expect(ip.bytes).toBe(bytes);
   expect(ip.wrap(MLD_REPORT)!.upperLayerOffset).toBe(48);
 });
+
+test("copySrcAddr() and copyDstAddr() copy what srcAddr and dstAddr show, at an offset", () => {
+  const ip = Ipv6View.parse(ECHO_REQUEST)!;
+  const out = new Uint8Array(20).fill(0xee);
+  expect(formatIpv6(ip.copySrcAddr(out, 2).subarray(2, 18))).toBe(GUEST);
+  expect([out[1], out[18]]).toEqual([0xee, 0xee]);
+  expect(ip.copyDstAddr(new Uint8Array(16))).toEqual(ip.dstAddr);
+});

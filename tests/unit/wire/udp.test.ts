@@ -4,7 +4,9 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { parseIpv4, parseIpv6 } from "../../../src/wire/addr.ts";
+import { fold, pseudoSum4, pseudoSum6 } from "../../../src/wire/checksum.ts";
 import { UdpView } from "../../../src/wire/udp.ts";
+import { completeChecksum } from "../../../src/wire/virtio_net.ts";
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../fixtures/${name}`, import.meta.url)));
 const GUEST = parseIpv6("2001:db8::d4e6:58ff:fe3d:e1d3")!;
@@ -127,4 +129,25 @@ test("setters write in place and wrap() leaves the view unchanged on failure", (
   expect(udp.payload.byteLength).toBe(2);
   expect(udp.wrap(ECHO.subarray(0, 18))).toBeNull();
   expect(udp.bytes).toBe(bytes);
+});
+
+test("emit() with partial leaves the folded pseudo-header sum, which completing over the datagram turns into the checksum", () => {
+  const full = new Uint8Array(19);
+  full.set(ECHO.subarray(8), 8);
+  UdpView.emit(full, 0, { srcPort: 52241, dstPort: 7002, payloadLength: 11, src: GUEST, dst: PEER });
+  const partial = full.slice();
+  UdpView.emit(partial, 0, { srcPort: 52241, dstPort: 7002, payloadLength: 11, src: GUEST, dst: PEER, partial: true });
+  // The pseudo-header of the echo: both addresses, next header 17, length 19.
+  expect(new UdpView().wrap(partial)!.checksum).toBe(fold(pseudoSum6(GUEST, PEER, 17, 19)));
+  expect(completeChecksum(partial, 0, 6)).toBe(true);
+  expect(partial).toEqual(ECHO);
+});
+
+test("emit() with partial needs room for the header only: the payload may be elsewhere, and the length covers it", () => {
+  const head = new Uint8Array(8);
+  UdpView.emit(head, 0, { srcPort: 1, dstPort: 2, payloadLength: 65000, src: V4_SRC, dst: V4_DST, partial: true });
+  expect((head[4]! << 8) | head[5]!).toBe(65008);
+  expect((head[6]! << 8) | head[7]!).toBe(fold(pseudoSum4(V4_SRC, V4_DST, 17, 65008)));
+  expect(() => UdpView.emit(head, 0, { srcPort: 1, dstPort: 2, payloadLength: 65000, src: V4_SRC, dst: V4_DST })).toThrow(RangeError);
+  expect(() => UdpView.emit(head, 0, { srcPort: 1, dstPort: 2, payloadLength: 65528, partial: true })).toThrow(RangeError);
 });

@@ -59,3 +59,17 @@ test("completeChecksum() refuses a field outside the frame and changes nothing",
   expect(completeChecksum(frame, 0xffff, 16)).toBe(false);
   expect(frame).toEqual(before);
 });
+
+// A USO frame over IPv4 as Linux 6.2+ sends it: 42 bytes of headers (Ethernet, IPv4, UDP),
+// 1200-byte datagrams, checksum partial from byte 34 at offset 6.
+const USO4 = Uint8Array.from([0x01, 0x05, 42, 0, 0xb0, 0x04, 34, 0, 6, 0]);
+
+test("wrap() deconstructs a UDP segmentation (USO) header, and emit() constructs it", () => {
+  const h = new VirtioNetHdrView().wrap(USO4)!;
+  expect(h.flags).toBe(VirtioNetFlag.NEEDS_CSUM);
+  expect(h.gsoType).toBe(VirtioNetGso.UDP_L4);
+  expect([h.hdrLen, h.gsoSize, h.csumStart, h.csumOffset]).toEqual([42, 1200, 34, 6]);
+  const buf = new Uint8Array(10);
+  VirtioNetHdrView.emit(buf, 0, { flags: 1, gsoType: VirtioNetGso.UDP_L4, hdrLen: 42, gsoSize: 1200, csumStart: 34, csumOffset: 6 });
+  expect(buf).toEqual(USO4);
+});
