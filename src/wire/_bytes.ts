@@ -34,6 +34,15 @@ export function setU32(bytes: Uint8Array, offset: number, value: number): void {
 }
 
 /**
+ * Copies `len` bytes of `bytes` from `from` to `out[offset]`, byte by byte, and returns
+ * `out`: for addresses on hot paths, where making a view (subarray) costs more than the copy.
+ */
+export function copyOut(bytes: Uint8Array, from: number, len: number, out: Uint8Array, offset: number): Uint8Array {
+  for (let i = 0; i < len; i++) out[offset + i] = bytes[from + i]!;
+  return out;
+}
+
+/**
  * Returns the pseudo-header running sum for an upper-layer checksum: the IPv4
  * form for 4-byte addresses, the IPv6 form otherwise (RFC 768, RFC 8200 8.1).
  */

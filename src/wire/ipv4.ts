@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // ipv4.ts - zero-copy view of an IPv4 header (RFC 791), protocol numbers, header checksum
 
-import { constName, getU16, setU16 } from "./_bytes.ts";
+import { constName, copyOut, getU16, setU16 } from "./_bytes.ts";
 import { checksum } from "./checksum.ts";
 
 //   0                   1                   2                   3
@@ -197,13 +197,11 @@ export class Ipv4View {
    * gives without making a view, which costs more than the copy on hot paths.
    */
   copySrcAddr(out: Uint8Array, offset = 0): Uint8Array {
-    for (let i = 0; i < ADDR_LEN; i++) out[offset + i] = this.bytes[SRC_ADDR + i]!;
-    return out;
+    return copyOut(this.bytes, SRC_ADDR, ADDR_LEN, out, offset);
   }
   /** Copies the destination address to `out[offset]` and returns `out` (see copySrcAddr()). */
   copyDstAddr(out: Uint8Array, offset = 0): Uint8Array {
-    for (let i = 0; i < ADDR_LEN; i++) out[offset + i] = this.bytes[DST_ADDR + i]!;
-    return out;
+    return copyOut(this.bytes, DST_ADDR, ADDR_LEN, out, offset);
   }
   /** Options, between the fixed header and the payload (empty when IHL is 5). */
   get options(): Uint8Array {

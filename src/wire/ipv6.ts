@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // ipv6.ts - zero-copy view of an IPv6 header (RFC 8200) and walk of its extension headers
 
-import { getU16, getU32, setU16, setU32 } from "./_bytes.ts";
+import { copyOut, getU16, getU32, setU16, setU32 } from "./_bytes.ts";
 import { IpProtocol } from "./ipv4.ts";
 
 //   0                   1                   2                   3
@@ -181,13 +181,11 @@ export class Ipv6View {
    * gives without making a view, which costs more than the copy on hot paths.
    */
   copySrcAddr(out: Uint8Array, offset = 0): Uint8Array {
-    for (let i = 0; i < ADDR_LEN; i++) out[offset + i] = this.bytes[SRC_ADDR + i]!;
-    return out;
+    return copyOut(this.bytes, SRC_ADDR, ADDR_LEN, out, offset);
   }
   /** Copies the destination address to `out[offset]` and returns `out` (see copySrcAddr()). */
   copyDstAddr(out: Uint8Array, offset = 0): Uint8Array {
-    for (let i = 0; i < ADDR_LEN; i++) out[offset + i] = this.bytes[DST_ADDR + i]!;
-    return out;
+    return copyOut(this.bytes, DST_ADDR, ADDR_LEN, out, offset);
   }
   /** Everything after the fixed header up to the payload length, extension headers included. */
   get payload(): Uint8Array {
