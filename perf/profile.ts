@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// profile.ts - where a pasta spends its time on the tap TCP path: syscalls per MB, frames per wakeup
+// profile.ts - where a pasta spends its time on the tap or splice TCP path: syscalls per MB, frames per wakeup
 //
 // Run (as root, after `npm run build`):
 //   bun run perf/profile.ts                       ours and Debian's pasta, MTU 65520 and 1500
@@ -9,6 +9,10 @@
 //                                                 in perf/results/profile/
 //   bun run perf/profile.ts --rr 5                instead of transfers, TCP_RR (tcp_rr.c) over the tap for
 //                                                 5 s: syscalls, CPU and context switches per transaction
+//   bun run perf/profile.ts --splice              the splice path instead of the tap: iperf3 from the
+//                                                 host's loopback through the -t port (h2n) and -R (n2h);
+//                                                 MTU 65520 only (the splice path has no frames). With
+//                                                 --rr: TCP_RR through the -t port
 //   bun run perf/profile.ts --perf-record         also `perf record` of each pasta (kernel and
 //                                                 native symbols; JIT code shows as [unknown]):
 //                                                 user/kernel split and the top symbols
@@ -24,6 +28,9 @@
 //   frames per wakeup   read() calls on the tap side per epoll_wait() (n2h: the tap's frames
 //                       are read one per read(); in h2n read() is rarely used)
 //   segments per send   bytes / MSS / (send-side socket calls) for n2h: >1 means batching
+// With --splice, the ratios are instead
+//   splices per wakeup  splice() calls per epoll_wait()
+//   KiB per splice      bytes moved / (splice() calls / 2): what one read-side and write-side pair moves
 // This is a diagnostic, not a benchmark: the numbers are not in `npm run perf`.
 
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -47,10 +54,13 @@ const { values: flags } = parseArgs({
     rr: { type: "string" },
     udp: { type: "string" },
     seconds: { type: "string", default: "3" },
+    splice: { type: "boolean", default: false },
   },
 });
 const MB = Number(flags.mb);
-const MTUS = String(flags.mtu).split(",").map(Number);
+const SPLICE = flags.splice === true;
+const PATH = SPLICE ? "fwd" : "tap";
+const MTUS = SPLICE ? [65520] : String(flags.mtu).split(",").map(Number);
 const BINS = flags.bin?.length ? flags.bin : [join(ROOT, "dist/pasta"), "/usr/bin/pasta"];
 
 /** Syscalls counted; glibc's send()/recv() are the sendto/recvfrom syscalls. */
@@ -85,14 +95,14 @@ function perfStat(pid: number, out: string): { stop: () => Promise<Map<string, n
   };
 }
 
-/** Runs TCP_RR over the tap through `bin` for `seconds` and prints what one transaction costs it. */
+/** Runs TCP_RR over the tap (or the forwarded port, --splice) through `bin` for `seconds` and prints what one transaction costs it. */
 async function profileRr(topo: Topology, bin: string, rr: string, seconds: number, statFile: string): Promise<void> {
   const ours = !bin.startsWith("/usr/");
   const tool: Tool = { id: ours ? "ours" : "debian", label: ours ? "ours" : "Debian", kind: "pasta", bin };
   const s = await startSession(topo, tool, 65520, rr);
   try {
     // Warm up (JIT) before counting.
-    await requestResponse(topo, s, "tap", rr, 1);
+    await requestResponse(topo, s, PATH, rr, 1);
     const stat = perfStat(s.pid, statFile);
     const recordFile = `${statFile}.data`;
     const record = flags["perf-record"]
@@ -103,7 +113,7 @@ async function profileRr(topo: Topology, bin: string, rr: string, seconds: numbe
     const t0 = performance.now();
     let tps = 0;
     try {
-      tps = await requestResponse(topo, s, "tap", rr, seconds);
+      tps = await requestResponse(topo, s, PATH, rr, seconds);
     } finally {
       const counts = await stat.stop();
       if (record) {
@@ -326,7 +336,7 @@ async function main(): Promise<void> {
           const cpu0 = cpuSeconds(s.pid);
           let r, counts, cpu;
           try {
-            r = await transfer(topo, s, { path: "tap", dir }, { bytes: `${MB}M` });
+            r = await transfer(topo, s, { path: PATH, dir }, { bytes: `${MB}M` });
           } catch (e) {
             rows.push([`${tool.label} ${mtu} ${dir}`, "failed", "", "", "", "", "", String(e instanceof Error ? e.message : e)]);
             console.log(rows.at(-1)!.join(" | "));
@@ -346,19 +356,22 @@ async function main(): Promise<void> {
           const epolls = (counts.get("epoll_wait") ?? 0) + (counts.get("epoll_pwait") ?? 0);
           const mss = mtu - 40;
           const sends = (counts.get("sendto") ?? 0) + (counts.get("sendmsg") ?? 0);
+          const splices = counts.get("splice") ?? 0;
           const busiest = SYSCALLS.map((k) => [k, per(k)] as const)
-            .filter(([, v]) => v >= 0.5)
+            .filter(([, v]) => v >= (SPLICE ? 0.05 : 0.5))
             .sort((a, b) => b[1] - a[1])
-            .map(([k, v]) => `${k} ${v.toFixed(v < 10 ? 1 : 0)}`)
+            .map(([k, v]) => `${k} ${v.toFixed(v < 1 ? 2 : v < 10 ? 1 : 0)}`)
             .join(", ");
           rows.push([
             `${tool.label} ${mtu} ${dir}`,
             (r.bitsPerSecond / 1e9).toFixed(2),
             (cpu / (r.bytes / 1e9)).toFixed(2),
-            per("total").toFixed(0),
-            per("context-switches").toFixed(1),
-            epolls ? ((counts.get("read") ?? 0) / epolls).toFixed(1) : "-",
-            dir === "n2h" && sends ? (r.bytes / mss / sends).toFixed(1) : "-",
+            per("total").toFixed(SPLICE ? 1 : 0),
+            per("context-switches").toFixed(SPLICE ? 2 : 1),
+            epolls ? ((SPLICE ? splices : (counts.get("read") ?? 0)) / epolls).toFixed(1) : "-",
+            SPLICE
+              ? splices ? (r.bytes / 1024 / (splices / 2)).toFixed(0) : "-"
+              : dir === "n2h" && sends ? (r.bytes / mss / sends).toFixed(1) : "-",
             busiest,
           ]);
           console.log(rows.at(-1)!.join(" | "));
@@ -376,9 +389,8 @@ async function main(): Promise<void> {
         }
       }
     }
-    console.log(
-      "\n| run | Gbit/s | CPU s/GB | syscalls/MB | ctx sw/MB | tap reads per epoll_wait | segments per send | syscalls per MB, busiest |",
-    );
+    const ratios = SPLICE ? "splices per epoll_wait | KiB per splice pair" : "tap reads per epoll_wait | segments per send";
+    console.log(`\n| run | Gbit/s | CPU s/GB | syscalls/MB | ctx sw/MB | ${ratios} | syscalls per MB, busiest |`);
     console.log("|---|---:|---:|---:|---:|---:|---:|---|");
     for (const r of rows) console.log(`| ${r.join(" | ")} |`);
     await server.kill();
