@@ -2,7 +2,9 @@
 // splice.test.ts - TCP between the host's loopback and the namespace, spliced: bulk data, many connections, half-close, reset
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ADDR, type PastaBinary, type RunResult, type SpawnHandle, Topology, explain, pastaBinaries, suiteSkipReason, waitUntil } from "../../harness/netns.ts";
+import {
+  ADDR, type PastaBinary, type RunResult, type SpawnHandle, Topology, explain, pastaBinaries, suiteSkipReason, topologyUnavailable, waitUntil,
+} from "../../harness/netns.ts";
 import { type Place, probe } from "../../harness/fwd.ts";
 
 /** Bytes sent each way in the bulk tests. */
@@ -157,6 +159,70 @@ except (ConnectionResetError, BrokenPipeError):
     print("reset")
 except socket.timeout:
     print("timeout")
+`;
+
+// A namespace server that accepts one connection and never reads from it.
+const STALL_SERVER_PY = `
+import socket, sys, time
+ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+ls.bind(("::", int(sys.argv[1])))
+ls.listen(8)
+print("listening", flush=True)
+c, _ = ls.accept()
+time.sleep(600)
+`;
+
+// A host client that writes as much as the connection takes for SECONDS, prints how much, and
+// keeps the connection open until killed.
+const FLOOD_CLIENT_PY = `
+import socket, sys, time
+host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+c = socket.create_connection((host, port))
+c.setblocking(False)
+sent, buf, end = 0, bytes(65536), time.monotonic() + seconds
+while time.monotonic() < end:
+    try:
+        sent += c.send(buf)
+    except BlockingIOError:
+        time.sleep(0.01)
+print("sent", sent, flush=True)
+time.sleep(600)
+`;
+
+// Echo server for one connection at a time, and a client that makes N 1-byte round trips.
+const PING_SERVER_PY = `
+import socket, sys
+ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+ls.bind(("::", int(sys.argv[1])))
+ls.listen(8)
+print("listening", flush=True)
+while True:
+    c, _ = ls.accept()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while True:
+        b = c.recv(1)
+        if not b:
+            break
+        c.sendall(b)
+    c.close()
+`;
+
+const PING_CLIENT_PY = `
+import socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+c = socket.create_connection((host, port))
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+ok = 0
+for i in range(n):
+    c.sendall(b"p")
+    if c.recv(1) == b"p":
+        ok += 1
+c.close()
+print("ok", ok, flush=True)
 `;
 
 interface XferRecord {
@@ -346,6 +412,53 @@ describe.each(pastaBinaries().map((b) => [b.name, b] as const))("TCP splice (%s)
       expect(got?.peer).toBe("::1");
     } finally {
       await stopAll(sink, pasta, holder);
+    }
+  }, 60_000);
+
+  test.skipIf(!!skip || bin.upstream2023)("a namespace server that stops reading leaves little unsent data in pasta's socket (TCP_NOTSENT_LOWAT)", async () => {
+    const { pasta, ns, holder } = await pastaWith(["-t", "10009", "-u", "none", "-T", "none", "-U", "none"], 10009);
+    const stall = await pyServer(ns, "stall.py", STALL_SERVER_PY, ["10009"]);
+    const flood = topo.spawn(["python3", topo.writeFile("flood.py", FLOOD_CLIENT_PY), "127.0.0.1", "10009", "2"], { timeoutMs: 60_000 });
+    try {
+      for (let i = 0; i < 100 && !flood.output().stdout.includes("sent"); i++) await Bun.sleep(100);
+      const sent = Number(/sent (\d+)/.exec(flood.output().stdout)?.[1] ?? 0);
+      // Far more than any socket takes: the rest waits in the host client's socket and the pipe.
+      expect(sent, explain("\npasta", { code: -1, ...pasta.output() })).toBeGreaterThan(4 << 20);
+      // pasta's socket in the namespace is the one towards port 10009.
+      const ss = await topo.run(ns.enter(["ss", "-Htni", "state", "established", "( dport = :10009 )"]));
+      expect(ss.stdout, explain("ss", ss)).toContain("cwnd");
+      const notsent = Number(/notsent:(\d+)/.exec(ss.stdout)?.[1] ?? 0);
+      // Without the option the kernel queues up to the send buffer (3.6 MiB measured here), which
+      // the namespace application then transmits in its own context as it reads; with it, about
+      // NOTSENT_LOWAT_BYTES and one more segment.
+      expect(notsent, ss.stdout).toBeLessThan(256 * 1024);
+    } finally {
+      await stopAll(flood, stall, pasta, holder);
+    }
+  }, 60_000);
+
+  test.skipIf(!!skip || topologyUnavailable(["strace"]) !== null)("a 1-byte request and its answer take four splice() calls (no read that only finds EAGAIN)", async () => {
+    const held = await topo.holdNamespace();
+    const out = `${topo.dir}/splice-strace.txt`;
+    const args = ["-f", "--config-net", "-t", "10010", "-u", "none", "-T", "none", "-U", "none", String(held.pid)];
+    const pasta = topo.spawn(["strace", "-f", "-c", "-o", out, "-e", "trace=splice", bin.path, ...args]);
+    const ns: Place & { where: "ns" } = { where: "ns", enter: held.enter };
+    try {
+      await waitUntil(() => topo.run(["ss", "-Hltn"], { user: "root" }), (x) => x.stdout.includes(":10010 "));
+      const ping = await pyServer(ns, "ping.py", PING_SERVER_PY, ["10010"]);
+      const N = 500;
+      const r = await topo.run(["python3", topo.writeFile("ping_client.py", PING_CLIENT_PY), "127.0.0.1", "10010", String(N)], { timeoutMs: 60_000 });
+      expect(r.stdout.trim(), explain("ping client", r)).toBe(`ok ${N}`);
+      await stopAll(ping);
+      await pasta.kill("SIGTERM");
+      const summary = await Bun.file(out).text();
+      const calls = Number(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)(?:\s+\d+)?\s+splice$/m.exec(summary)?.[1] ?? NaN);
+      // Per round trip: socket to pipe and pipe to socket, each way. A read that comes back
+      // EAGAIN after each message would make it six. The connection's start and end add a few.
+      expect(calls / N, summary).toBeGreaterThanOrEqual(4);
+      expect(calls / N, summary).toBeLessThan(4.2);
+    } finally {
+      await stopAll(pasta, held.handle);
     }
   }, 60_000);
 
