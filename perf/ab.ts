@@ -4,6 +4,7 @@
 // Run (as root):
 //   bun run perf/ab.ts --bin /tmp/a --bin /tmp/b [--bin /usr/bin/pasta] --path fwd --dir h2n --reps 9
 //   bun run perf/ab.ts --bin /tmp/a --bin /tmp/b --rr tap --reps 9     TCP_RR over the tap (or: fwd)
+//   bun run perf/ab.ts --bin /tmp/a --bin "VAR=1 /tmp/a" ...            the same build, with VAR set
 // Options: --path tap|fwd (default fwd: the splice path), --dir n2h,h2n, --mtu N, --seconds S,
 // --v6 (tap only).
 //
@@ -80,8 +81,11 @@ async function main(): Promise<void> {
     for (let rep = 0; rep < REPS; rep++) {
       const order = BINS.map((_, i) => BINS[(i + rep) % BINS.length]!);
       for (const bin of order) {
-        const tool: Tool = { id: bin, label: bin, kind: "pasta", bin };
-        const s = await startSession(topo, tool, MTU, rr);
+        const words = bin.split(" ");
+        const env = Object.fromEntries(words.filter((w) => w.includes("=")).map((w) => w.split("=", 2) as [string, string]));
+        const path = words.find((w) => !w.includes("="))!;
+        const tool: Tool = { id: bin, label: bin, kind: "pasta", bin: path };
+        const s = await startSession(topo, tool, MTU, rr, env);
         try {
           for (const task of tasks) {
             const key = `${bin} ${task}`;

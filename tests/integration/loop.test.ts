@@ -3,8 +3,9 @@
 
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import * as sys from "../../syscalls/mod.ts";
+import { readFileSync } from "node:fs";
 import {
-  EpollType, Loop, MAX_INDEX, childReap, childWatch, epollTypeName, timerArm, timerCreate, timerDisarm, timerOnce,
+  EpollType, Loop, MAX_INDEX, SPIN_CHEAP_FACTOR, SPIN_US, childReap, childWatch, epollTypeName, timerArm, timerCreate, timerDisarm, timerOnce,
   timerPeriodic, timerRead,
 } from "../../src/loop/mod.ts";
 
@@ -24,6 +25,55 @@ afterEach(() => {
   for (const fd of open.splice(0)) sys.close(fd);
   sys.close(watchdog);
   loop.close();
+});
+
+/** Voluntary context switches of this thread so far: how often it slept. */
+function sleepsSoFar(): number {
+  const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync("/proc/thread-self/status", "utf8"));
+  return Number(m![1]);
+}
+
+describe("polling before sleeping", () => {
+  /** Runs `count` one-shot timer events, each armed `gapMs` after the last; returns the sleeps. */
+  function chain(count: number, gapMs: number): number {
+    const fd = timerCreate(loop, EpollType.TIMER, 1);
+    open.push(fd);
+    let fired = 0;
+    loop.on(EpollType.TIMER, (_i, _e, tfd) => {
+      timerRead(tfd);
+      if (++fired === count) loop.stop(0);
+      else timerArm(tfd, gapMs);
+    });
+    timerArm(fd, gapMs);
+    const before = sleepsSoFar();
+    expect(loop.run()).toBe(0);
+    return sleepsSoFar() - before;
+  }
+
+  test("an event 20 us after a batch is taken by polling, without sleeping", () => {
+    const slept = chain(50, 0.02);
+    expect(loop.spinHits).toBeGreaterThanOrEqual(45);
+    // Without polling each of the 50 events costs a sleep (the control below).
+    expect(slept).toBeLessThan(10);
+  });
+
+  test("with polling off, the same events each cost a sleep", () => {
+    loop.spinUs = 0;
+    expect(chain(50, 0.02)).toBeGreaterThanOrEqual(45);
+    expect(loop.spinWindows).toBe(0);
+  });
+
+  test("events 4 windows apart turn polling off: it would burn most of a CPU for nothing", () => {
+    chain(200, (4 * SPIN_US) / 1000);
+    // Each poll that misses is followed by an event within SPIN_CHEAP_FACTOR windows: off
+    // again at once. Polling each time would make 200 windows.
+    expect(loop.spinWindows).toBeLessThan(40);
+  });
+
+  test("events far apart keep polling on: one window per wakeup is cheap there", () => {
+    chain(10, (SPIN_CHEAP_FACTOR * 3 * SPIN_US) / 1000);
+    expect(loop.spinWindows).toBeGreaterThanOrEqual(10);
+  });
 });
 
 describe("timers", () => {
