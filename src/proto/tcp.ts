@@ -234,7 +234,7 @@ const dst6 = new Uint8Array(16);
 const seg = new TcpView();
 const opts = new TcpOptions();
 const dataFields: TcpFields = { srcPort: 0, dstPort: 0, seqNumber: 0, ackNumber: 0, flags: 0, window: 0, payloadLength: 0 };
-/** Header fields of frames the tap cuts into segments: no addresses, so emit() leaves the checksum to us. */
+/** Header fields of data frames whose checksum the tap completes (offload): no addresses, so emit() leaves the checksum to us. */
 const dataFieldsGso: TcpFields = { srcPort: 0, dstPort: 0, seqNumber: 0, ackNumber: 0, flags: 0, window: 0, payloadLength: 0 };
 const synFields: TcpFields = { srcPort: 0, dstPort: 0, seqNumber: 0, ackNumber: 0, flags: 0, window: 0, mss: 0, windowScale: 0 };
 const synFieldsNoWs: TcpFields = { srcPort: 0, dstPort: 0, seqNumber: 0, ackNumber: 0, flags: 0, window: 0, mss: 0 };
@@ -790,7 +790,7 @@ function sendDataFrames(i: number, n: number, v6: boolean): void {
   f.window = updateWndToTap(i);
   f.src = v6 ? src6 : src4;
   f.dst = v6 ? dst6 : dst4;
-  if (fsz > mss) {
+  if (tso) {
     const g = dataFieldsGso;
     g.srcPort = f.srcPort;
     g.dstPort = f.dstPort;
@@ -801,8 +801,12 @@ function sendDataFrames(i: number, n: number, v6: boolean): void {
   for (let off = 0, k = 0; off < n; k++) {
     const len = Math.min(fsz, n - off);
     const frame = dataFrames[k]!;
-    const gso = len > mss;
-    // Cut by the tap (TSO): no checksum from emit(); the field gets the pseudo-header sum.
+    // With offload on the tap, every data frame leaves its checksum to the kernel, also one
+    // that needs no cutting: the namespace's TCP then neither has us compute it nor checks
+    // it (a CHECKSUM_PARTIAL packet delivered locally is trusted). Measured at MTU 65520,
+    // where no frame is cut: 12% of our CPU in the JS checksum and 4.7% in the kernel's
+    // verification of it. emit() leaves the field to the pseudo-header sum.
+    const gso = tso;
     const ff = gso ? dataFieldsGso : f;
     ff.seqNumber = conns.seqToTap[i]!;
     ff.flags = off + len === n ? TcpFlag.ACK | TcpFlag.PSH : TcpFlag.ACK;

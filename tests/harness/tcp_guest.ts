@@ -30,6 +30,7 @@ import { Stats, type Ctx, type Ip4Ctx, type Ip6Ctx } from "../../src/ctx.ts";
 import { parseArgs } from "../../src/conf.ts";
 import type { Loop } from "../../src/loop/loop.ts";
 import { ipv4Frame, ipv6Frame, L4_OFFSET4, L4_OFFSET6, type TapSink } from "../../src/tap/frame.ts";
+import { completeChecksum } from "../../src/wire/virtio_net.ts";
 import { tcp4, tcp6, tcpBatchEnd } from "../../src/proto/tcp.ts";
 import { IpProtocol, Ipv4View } from "../../src/wire/ipv4.ts";
 import { Ipv6View } from "../../src/wire/ipv6.ts";
@@ -68,13 +69,32 @@ export class FakeTap implements TapSink {
   /** Called for each frame: return true to lose it. */
   dropIf: ((frame: Uint8Array) => boolean) | null = null;
 
-  send(frame: Uint8Array): boolean {
+  /**
+   * Set before tcpInit() to act as pasta's tap with offload: a frame sent with a gsoSize
+   * carries the pseudo-header sum in its checksum field, which send() records and then
+   * completes, as the kernel would (frames are not cut: the guest takes them whole).
+   */
+  tso = false;
+  /** The gsoSize of each frame sent, in order. */
+  readonly gsoSizes: number[] = [];
+  /** The TCP checksum field of each frame sent with a gsoSize, before send() completed it. */
+  readonly partialSums: number[] = [];
+
+  send(frame: Uint8Array, gsoSize = 0): boolean {
     this.sent++;
+    this.gsoSizes.push(gsoSize);
     if (this.dropIf !== null && this.dropIf(frame)) {
       this.dropped++;
       return true;
     }
-    this.queue.push(frame.slice());
+    const copy = frame.slice();
+    if (gsoSize > 0) {
+      if (!this.tso) throw new Error("FakeTap: a frame with a gsoSize, but the tap has no offload");
+      const l4 = copy[12] === 0x86 ? L4_OFFSET6 : L4_OFFSET4;
+      this.partialSums.push((copy[l4 + 16]! << 8) | copy[l4 + 17]!);
+      completeChecksum(copy, l4, 16);
+    }
+    this.queue.push(copy);
     return true;
   }
 }
