@@ -127,15 +127,19 @@ for c in conns:
     c.close()
 `;
 
-// A namespace server that resets every connection it accepts (SO_LINGER 0, then close).
-const RST_SERVER_PY = `
-import socket, struct, sys
+// The start of the one-connection-at-a-time servers below: a dual-stack listener on port argv[1].
+const LISTEN_PY = `
 ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 ls.bind(("::", int(sys.argv[1])))
 ls.listen(8)
-print("listening", flush=True)
+print("listening", flush=True)`;
+
+// A namespace server that resets every connection it accepts (SO_LINGER 0, then close).
+const RST_SERVER_PY = `
+import socket, struct, sys
+${LISTEN_PY}
 while True:
     c, _ = ls.accept()
     c.recv(1)
@@ -164,12 +168,7 @@ except socket.timeout:
 // A namespace server that accepts one connection and never reads from it.
 const STALL_SERVER_PY = `
 import socket, sys, time
-ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-ls.bind(("::", int(sys.argv[1])))
-ls.listen(8)
-print("listening", flush=True)
+${LISTEN_PY}
 c, _ = ls.accept()
 time.sleep(600)
 `;
@@ -194,12 +193,7 @@ time.sleep(600)
 // Echo server for one connection at a time, and a client that makes N 1-byte round trips.
 const PING_SERVER_PY = `
 import socket, sys
-ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-ls.bind(("::", int(sys.argv[1])))
-ls.listen(8)
-print("listening", flush=True)
+${LISTEN_PY}
 while True:
     c, _ = ls.accept()
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
