@@ -418,6 +418,9 @@ describe.each(pastaBinaries().map((b) => [b.name, b] as const))("TCP splice (%s)
       const sent = Number(/sent (\d+)/.exec(flood.output().stdout)?.[1] ?? 0);
       // Far more than any socket takes: the rest waits in the host client's socket and the pipe.
       expect(sent, explain("\npasta", { code: -1, ...pasta.output() })).toBeGreaterThan(4 << 20);
+      // Data went through pasta: the server's receive queue is full of it.
+      const server = await topo.run(ns.enter(["ss", "-Htn", "state", "established", "( sport = :10009 )"]));
+      expect(Number(server.stdout.trim().split(/\s+/)[0]), explain("ss", server)).toBeGreaterThan(64 * 1024);
       // pasta's socket in the namespace is the one towards port 10009.
       const ss = await topo.run(ns.enter(["ss", "-Htni", "state", "established", "( dport = :10009 )"]));
       expect(ss.stdout, explain("ss", ss)).toContain("cwnd");
