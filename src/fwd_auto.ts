@@ -60,8 +60,20 @@
 // on the target side (the listening port number, also for rules that
 // translate ports).
 //
-// Limits: one scan does O(65536) work per map plus the size of the tables
-// (UDP) and of the listener dumps (TCP).
+// Port sets are PortSets (fwd_ports.ts), never 65536-entry maps walked end
+// to end: a scan clears them in O(1), the scanners add what they find, our
+// own ports are taken out by walking the (few) ports found, and each rule
+// keeps the set of ports it has listeners on (`open`) and the set whose
+// failure it has logged (`warned`). The sync of an `auto` rule then visits,
+// in ascending order, the scanned ports in its range plus those two sets:
+// any other port of the range has no listener and no warning, so the full
+// walk would change nothing there. Before PortSets, a scan walked 65536
+// ports a dozen times, and at start-up (cold, JavaScriptCore's interpreter)
+// that took 19-28 ms of fwdInit() for sets of a few ports.
+//
+// Limits: one scan does work in the size of the tables (UDP), of the
+// listener dumps (TCP) and of the port sets involved; the sync of a fixed
+// range or `all` rule (at start) walks its whole range, which is inherent.
 
 import { readFileSync } from "node:fs";
 import {
@@ -77,12 +89,12 @@ import { log } from "./log.ts";
 import { buildInetDiagDump, DiagStatus, INET_DIAG_DUMP_LEN, InetDiagReply } from "./netlink/diag.ts";
 import { EpollType, type Loop } from "./loop/loop.ts";
 import { timerPeriodic, timerRead } from "./loop/timer.ts";
+import { PORT_COUNT, PortSet } from "./fwd_ports.ts";
 import { listeners as tcpListeners, tcpListenCloseSlot, tcpListenOpen } from "./proto/tcp_listen.ts";
 import { udpListenClose, udpListenOpen } from "./proto/udp.ts";
 import { udpSpliceEnabled, udpSpliceListen, udpSpliceUnlisten } from "./proto/udp_splice.ts";
 
-/** Number of port numbers, 0 included: the size of a port map. */
-export const PORT_COUNT = 65536;
+export { PORT_COUNT };
 /** Interval between two scans (upstream FWD_PORT_SCAN_INTERVAL). */
 export const FWD_SCAN_INTERVAL_MS = 1000;
 /** /proc/net/tcp state of a listening socket (TCP_LISTEN in the kernel's tcp_states.h). */
@@ -147,14 +159,14 @@ function lineLocalPort(t: Uint8Array, start: number, end: number, state: number)
 }
 
 /**
- * Sets out[port] = 1 for the local port of every socket in state `state`
+ * Adds to `out` the local port of every socket in state `state`
  * (PROC_TCP_LISTEN, PROC_UDP_BOUND) listed in `text`, the contents of a
  * /proc/net/tcp, tcp6, udp or udp6 file (header line first), and returns how
- * many lines matched. Lines that do not parse and port 0 are skipped; `out`
- * needs PORT_COUNT entries. Never throws; O(text length).
- * @example procNetScan(bytesOf("  sl  local_address ...\n   0: 00000000:0016 00000000:0000 0A ...\n"), PROC_TCP_LISTEN, map) // 1, map[22] === 1
+ * many lines matched. Lines that do not parse and port 0 are skipped. Never
+ * throws; O(text length).
+ * @example procNetScan(bytesOf("  sl  local_address ...\n   0: 00000000:0016 00000000:0000 0A ...\n"), PROC_TCP_LISTEN, set) // 1, set.has(22)
  */
-export function procNetScan(text: Uint8Array, state: number, out: Uint8Array): number {
+export function procNetScan(text: Uint8Array, state: number, out: PortSet): number {
   const n = text.byteLength;
   let i = 0;
   while (i < n && text[i] !== NL) i++; // the header
@@ -165,7 +177,7 @@ export function procNetScan(text: Uint8Array, state: number, out: Uint8Array): n
     if (i === start) continue;
     const port = lineLocalPort(text, start, i, state);
     if (port > 0) {
-      out[port] = 1;
+      out.add(port);
       found++;
     }
   }
@@ -216,7 +228,7 @@ export class ProcNetFile {
   }
 
   /** Adds the ports of sockets in `state` to `out` (see procNetScan()); returns how many. */
-  scan(state: number, out: Uint8Array): number {
+  scan(state: number, out: PortSet): number {
     const text = this.read();
     return text === null ? 0 : procNetScan(text, state, out);
   }
@@ -259,12 +271,12 @@ export class TcpListenDiag {
   }
 
   /**
-   * Sets out[port] = 1 for the local port of every TCP socket in LISTEN, IPv4 and IPv6, and
-   * returns how many sockets it saw, or -errno if a dump failed: then `out` may hold part of
-   * the answer, and must be cleared.
+   * Adds to `out` the local port of every TCP socket in LISTEN, IPv4 and IPv6, and returns
+   * how many sockets it saw, or -errno if a dump failed: then `out` may hold part of the
+   * answer, and must be cleared.
    * @syscalls sendto recvfrom
    */
-  scan(out: Uint8Array): number {
+  scan(out: PortSet): number {
     const n4 = this.dump(this.req4, this.req4View, AF_INET, out);
     if (n4 < 0) return n4;
     const n6 = this.dump(this.req6, this.req6View, AF_INET6, out);
@@ -272,7 +284,7 @@ export class TcpListenDiag {
   }
 
   /** Runs one dump; returns the number of listeners marked, or -errno. */
-  private dump(req: Uint8Array, reqView: DataView, family: number, out: Uint8Array): number {
+  private dump(req: Uint8Array, reqView: DataView, family: number, out: PortSet): number {
     this.seq = (this.seq + 1) >>> 0;
     reqView.setUint32(NLMSGHDR.SEQ, this.seq, true);
     let n = send(this.fd, req, req.length, 0);
@@ -317,12 +329,12 @@ export class TcpListenScan {
   }
 
   /**
-   * Sets `out` (PORT_COUNT entries) to 1 exactly at the local ports of TCP sockets in LISTEN,
-   * IPv4 and IPv6, whatever their address; returns how many sockets were seen.
+   * Sets `out` to exactly the local ports of TCP sockets in LISTEN, IPv4 and IPv6, whatever
+   * their address; returns how many sockets were seen.
    * @syscalls sendto recvfrom pread64 close
    */
-  scan(out: Uint8Array): number {
-    out.fill(0);
+  scan(out: PortSet): number {
+    out.clear();
     const diag = this.diag;
     if (diag !== null) {
       const r = diag.scan(out);
@@ -330,7 +342,7 @@ export class TcpListenScan {
       log.debug(`fwd: ${this.side} TCP listener dump: ${errnoName(r)}; reading /proc/net/tcp and tcp6 instead`);
       close(diag.fd);
       this.diag = null;
-      out.fill(0);
+      out.clear();
     }
     return (this.tables[0]?.scan(PROC_TCP_LISTEN, out) ?? 0) + (this.tables[1]?.scan(PROC_TCP_LISTEN, out) ?? 0);
   }
@@ -346,7 +358,7 @@ export class TcpListenScan {
 // Listener sync --------------------------------------------------------------------
 
 /** The listeners of one rule, one per (port, address). */
-interface RuleListeners {
+export interface RuleListeners {
   readonly rule: PortRule;
   readonly proto: "TCP" | "UDP";
   /** Pif.HOST (-t, -u) or Pif.SPLICE (-T, -U: inside the namespace). */
@@ -360,26 +372,38 @@ interface RuleListeners {
   readonly allowed: Uint8Array;
   /** Listener handle per ((port - first) * addrs.length + address index): TCP slot or UDP index; -1 for none. */
   readonly handles: Int32Array;
-  /** 1 once a failure to listen on that port was logged; cleared when the port goes away. */
-  readonly warned: Uint8Array;
+  /** Ports with at least one listener (a handle >= 0 in `handles`); kept by syncPort(). */
+  readonly open: PortSet;
+  /** Ports whose failure to listen was logged; a port leaves when it is no longer wanted. */
+  readonly warned: PortSet;
   /** For logs, e.g. "-t 8000-8010". */
   readonly label: string;
 }
 
-/** Scan maps: 1 for each port bound on the side that table forwards to. */
+/** How syncRule() opens and closes listeners: the sockets in fwdInit(), spies in tests. */
+export interface ListenerIo {
+  /** Returns the handle of a new listener for `port` of `rl` on address number `a`, or -errno. */
+  open(rl: RuleListeners, port: number, a: number): number;
+  /** Closes the listener of `rl` with handle `handle`. */
+  close(rl: RuleListeners, handle: number): void;
+}
+
+/** Scan sets: each port bound on the side that table forwards to. */
 const maps = {
-  tcpNs: new Uint8Array(PORT_COUNT),
-  udpNs: new Uint8Array(PORT_COUNT),
-  tcpHost: new Uint8Array(PORT_COUNT),
-  udpHost: new Uint8Array(PORT_COUNT),
+  tcpNs: new PortSet(),
+  udpNs: new PortSet(),
+  tcpHost: new PortSet(),
+  udpHost: new PortSet(),
 };
 /** Ports we listen on ourselves, per side and protocol (rebuilt before each scan). */
 const ours = {
-  tcpNs: new Uint8Array(PORT_COUNT),
-  udpNs: new Uint8Array(PORT_COUNT),
-  tcpHost: new Uint8Array(PORT_COUNT),
-  udpHost: new Uint8Array(PORT_COUNT),
+  tcpNs: new PortSet(),
+  udpNs: new PortSet(),
+  tcpHost: new PortSet(),
+  udpHost: new PortSet(),
 };
+/** The ports syncRule() visits for one rule: scratch, refilled for each call. */
+const visit = new PortSet();
 
 /** Where the scan of one side looks. */
 interface ScanSource {
@@ -392,6 +416,7 @@ interface FwdState {
   readonly ctx: Ctx;
   readonly loop: Loop;
   readonly agent: NsAgent | null;
+  readonly io: ListenerIo;
   readonly tcpIn: RuleListeners[];
   readonly udpIn: RuleListeners[];
   readonly tcpOut: RuleListeners[];
@@ -400,6 +425,11 @@ interface FwdState {
   readonly ns: ScanSource | null;
   /** The host, for -T/-U auto; null without such rules. */
   readonly host: ScanSource | null;
+  /**
+   * 1 at each port of a fixed -u rule, where udp.ts listens on the host: never forwarded back
+   * by -U auto. Built once (fill(), per range) when the host is scanned, else null.
+   */
+  readonly udpFixedIn: Uint8Array | null;
   timerFd: number;
 }
 
@@ -427,24 +457,30 @@ function ruleLabel(opt: string, rule: PortRule): string {
   return `${opt} ${ports}`;
 }
 
-function ruleListeners(
+/** Clears allowed[] over the part of [first, last] that falls in `rule`'s range. */
+function disallow(allowed: Uint8Array, rule: PortRule, first: number, last: number): void {
+  const from = Math.max(first, rule.first), to = Math.min(last, rule.last);
+  if (from <= to) allowed.fill(0, from - rule.first, to - rule.first + 1);
+}
+
+/**
+ * Returns the (empty) listener state of `rule` for table `opt` ("-t", "-u", "-T", "-U"):
+ * `addrs` are the addresses to listen on, `ephemeral` the host's ephemeral ports, which an
+ * `all` rule leaves alone.
+ */
+export function ruleListeners(
   opt: string, proto: "TCP" | "UDP", pif: number, rule: PortRule,
   addrs: readonly (Uint8Array | null)[], ephemeral: { first: number; last: number },
 ): RuleListeners {
   const span = rule.last - rule.first + 1;
   const allowed = new Uint8Array(span).fill(1);
-  for (const x of rule.exclude) {
-    for (let p = Math.max(x.first, rule.first); p <= Math.min(x.last, rule.last); p++) allowed[p - rule.first] = 0;
-  }
-  if (rule.all) {
-    for (let p = Math.max(ephemeral.first, rule.first); p <= Math.min(ephemeral.last, rule.last); p++) {
-      allowed[p - rule.first] = 0;
-    }
-  }
+  for (const x of rule.exclude) disallow(allowed, rule, x.first, x.last);
+  if (rule.all) disallow(allowed, rule, ephemeral.first, ephemeral.last);
   return {
     rule, proto, pif, addrs, allowed,
     handles: new Int32Array(span * addrs.length).fill(-1),
-    warned: new Uint8Array(span),
+    open: new PortSet(rule.first, rule.last),
+    warned: new PortSet(rule.first, rule.last),
     label: ruleLabel(opt, rule),
   };
 }
@@ -486,111 +522,120 @@ function closeOne(s: FwdState, rl: RuleListeners, handle: number): void {
 }
 
 /**
- * Opens and closes listeners of `rl` so that it listens exactly on its
- * allowed ports with map[port] set (every allowed port if `map` is null).
- * Returns how many ports have at least one listener afterwards.
+ * Opens or closes the listeners of `rl` on `port` so that it listens there on every address
+ * if `want` (those that fail are logged: warn the first time unless `quiet`, then debug), on
+ * none otherwise; keeps `rl.open` and `rl.warned`. `scanned`: the rule follows a scan, and
+ * logs each listener it opens.
  */
-function syncRule(s: FwdState, rl: RuleListeners, map: Uint8Array | null, quiet: boolean): number {
-  const { rule, addrs, handles, allowed, warned } = rl;
+function syncPort(io: ListenerIo, rl: RuleListeners, port: number, want: boolean, scanned: boolean, quiet: boolean): void {
+  const { addrs, handles, warned } = rl;
   const na = addrs.length;
-  let bound = 0;
-  for (let port = rule.first; port <= rule.last; port++) {
-    const k = port - rule.first;
-    const want = allowed[k] === 1 && (map === null || map[port] === 1);
-    let any = false;
-    for (let a = 0; a < na; a++) {
-      const h = handles[k * na + a]!;
-      if (!want) {
-        if (h >= 0) {
-          closeOne(s, rl, h);
-          handles[k * na + a] = -1;
-          if (log.debugEnabled) log.debug(`${rl.label}: ${rl.proto} port ${port} no longer forwarded`);
-        }
-        continue;
-      }
+  const base = (port - rl.rule.first) * na;
+  let any = false;
+  for (let a = 0; a < na; a++) {
+    const h = handles[base + a]!;
+    if (!want) {
       if (h >= 0) {
-        any = true;
-        continue;
+        io.close(rl, h);
+        handles[base + a] = -1;
+        if (log.debugEnabled) log.debug(`${rl.label}: ${rl.proto} port ${port} no longer forwarded`);
       }
-      const r = openOne(s, rl, port, a);
-      if (r < 0) {
-        if (quiet || warned[k] === 1) log.debug(`${rl.label}: can't listen on ${rl.proto} port ${port}: ${errnoName(r)}`);
-        else log.warn(`${rl.label}: can't listen on ${rl.proto} port ${port}: ${errnoName(r)}`);
-        warned[k] = 1;
-        continue;
-      }
-      handles[k * na + a] = r;
+      continue;
+    }
+    if (h >= 0) {
       any = true;
-      if (map !== null && log.debugEnabled) log.debug(`${rl.label}: ${rl.proto} port ${port} now forwarded`);
+      continue;
     }
-    if (!want) warned[k] = 0;
-    if (any) bound++;
-  }
-  return bound;
-}
-
-/** Marks in `out` the ports `rls` currently listen on. */
-function markOurs(rls: readonly RuleListeners[], out: Uint8Array): void {
-  for (const rl of rls) {
-    const na = rl.addrs.length;
-    for (let k = 0; k < rl.allowed.length; k++) {
-      for (let a = 0; a < na; a++) {
-        if (rl.handles[k * na + a]! >= 0) {
-          out[rl.rule.first + k] = 1;
-          break;
-        }
-      }
+    const r = io.open(rl, port, a);
+    if (r < 0) {
+      if (quiet || warned.has(port)) log.debug(`${rl.label}: can't listen on ${rl.proto} port ${port}: ${errnoName(r)}`);
+      else log.warn(`${rl.label}: can't listen on ${rl.proto} port ${port}: ${errnoName(r)}`);
+      warned.add(port);
+      continue;
     }
+    handles[base + a] = r;
+    any = true;
+    if (scanned && log.debugEnabled) log.debug(`${rl.label}: ${rl.proto} port ${port} now forwarded`);
   }
+  if (!want) warned.delete(port);
+  if (any) rl.open.add(port);
+  else rl.open.delete(port);
 }
 
-/** Clears in `map` every port set in `exclude`. */
-function subtract(map: Uint8Array, exclude: Uint8Array): void {
-  for (let p = 0; p < PORT_COUNT; p++) if (exclude[p] === 1) map[p] = 0;
+/**
+ * Opens and closes listeners of `rl` so that it listens exactly on its allowed ports that are
+ * in `map` (every allowed port if `map` is null), in ascending port order. Returns how many
+ * ports have at least one listener afterwards.
+ *
+ * With a map, only the ports of the map in the rule's range and those in `rl.open` or
+ * `rl.warned` are visited: every other port of the range has no listener to close and no
+ * warning to forget, and is not wanted, so visiting it would change nothing. O(k log k) for
+ * the k ports visited. Without a map, the whole range: O(last - first).
+ */
+export function syncRule(io: ListenerIo, rl: RuleListeners, map: PortSet | null, quiet: boolean): number {
+  const { rule, allowed } = rl;
+  if (map === null) {
+    for (let port = rule.first; port <= rule.last; port++) syncPort(io, rl, port, allowed[port - rule.first] === 1, false, quiet);
+    return rl.open.count;
+  }
+  visit.clear();
+  for (let i = 0; i < map.count; i++) {
+    const port = map.list[i]!;
+    if (port >= rule.first && port <= rule.last) visit.add(port);
+  }
+  visit.addAll(rl.open);
+  visit.addAll(rl.warned);
+  visit.sort();
+  for (let i = 0; i < visit.count; i++) {
+    const port = visit.list[i]!;
+    syncPort(io, rl, port, allowed[port - rule.first] === 1 && map.has(port), true, quiet);
+  }
+  return rl.open.count;
 }
 
-/** Sets in `map` every port set in `other`. */
-function union(map: Uint8Array, other: Uint8Array): void {
-  for (let p = 0; p < PORT_COUNT; p++) if (other[p] === 1) map[p] = 1;
+/** Adds to `out` the ports `rls` currently listen on. */
+function markOurs(rls: readonly RuleListeners[], out: PortSet): void {
+  for (const rl of rls) out.addAll(rl.open);
 }
 
-/** Fills the TCP and UDP maps of one side, minus our own listeners there. */
-function scanSide(src: ScanSource, tcp: Uint8Array, udp: Uint8Array, oursTcp: Uint8Array, oursUdp: Uint8Array): void {
+/**
+ * Sets `tcp` and `udp` to what is bound on one side, minus our own listeners there (`oursTcp`,
+ * `oursUdp`, and 1 in `fixedUdp` for the ports of fixed -u rules on the host).
+ */
+function scanSide(
+  src: ScanSource, tcp: PortSet, udp: PortSet, oursTcp: PortSet, oursUdp: PortSet, fixedUdp: Uint8Array | null,
+): void {
   src.tcp.scan(tcp);
-  subtract(tcp, oursTcp);
-  udp.fill(0);
+  tcp.deleteAll(oursTcp);
+  udp.clear();
   src.udp[0]?.scan(PROC_UDP_BOUND, udp);
   src.udp[1]?.scan(PROC_UDP_BOUND, udp);
-  union(udp, tcp);
-  subtract(udp, oursUdp);
+  udp.addAll(tcp);
+  udp.deleteAll(oursUdp);
+  if (fixedUdp !== null) udp.deleteMarked(fixedUdp);
 }
 
-/** Rebuilds `ours`: every port we listen on, per side and protocol. */
+/** Rebuilds `ours`: every port we listen on, per side and protocol (fixed -u rules: s.udpFixedIn). */
 function collectOurs(s: FwdState): void {
-  for (const m of Object.values(ours)) m.fill(0);
+  for (const set of Object.values(ours)) set.clear();
   for (let i = 0; i < tcpListeners.count; i++) {
     if (tcpListeners.fd[i]! < 0) continue;
-    const m = tcpListeners.pif[i] === Pif.SPLICE ? ours.tcpNs : ours.tcpHost;
-    m[tcpListeners.port[i]!] = 1;
+    const set = tcpListeners.pif[i] === Pif.SPLICE ? ours.tcpNs : ours.tcpHost;
+    set.add(tcpListeners.port[i]!);
   }
   markOurs(s.udpIn, ours.udpHost);
   markOurs(s.udpOut, ours.udpNs);
-  // Fixed -u rules: udp.ts listens on them.
-  for (const rule of s.ctx.conf.fwd.udpIn.rules) {
-    if (rule.auto || rule.all) continue;
-    ours.udpHost.fill(1, rule.first, rule.last + 1);
-  }
 }
 
 /** Scans what is bound where and brings the listeners of `auto` rules in line. */
 function scanAndSync(s: FwdState): void {
   collectOurs(s);
-  if (s.ns !== null) scanSide(s.ns, maps.tcpNs, maps.udpNs, ours.tcpNs, ours.udpNs);
-  if (s.host !== null) scanSide(s.host, maps.tcpHost, maps.udpHost, ours.tcpHost, ours.udpHost);
-  for (const rl of s.tcpIn) if (rl.rule.auto) syncRule(s, rl, maps.tcpNs, false);
-  for (const rl of s.tcpOut) if (rl.rule.auto) syncRule(s, rl, maps.tcpHost, false);
-  for (const rl of s.udpIn) if (rl.rule.auto) syncRule(s, rl, maps.udpNs, false);
-  for (const rl of s.udpOut) if (rl.rule.auto) syncRule(s, rl, maps.udpHost, false);
+  if (s.ns !== null) scanSide(s.ns, maps.tcpNs, maps.udpNs, ours.tcpNs, ours.udpNs, null);
+  if (s.host !== null) scanSide(s.host, maps.tcpHost, maps.udpHost, ours.tcpHost, ours.udpHost, s.udpFixedIn);
+  for (const rl of s.tcpIn) if (rl.rule.auto) syncRule(s.io, rl, maps.tcpNs, false);
+  for (const rl of s.tcpOut) if (rl.rule.auto) syncRule(s.io, rl, maps.tcpHost, false);
+  for (const rl of s.udpIn) if (rl.rule.auto) syncRule(s.io, rl, maps.udpNs, false);
+  for (const rl of s.udpOut) if (rl.rule.auto) syncRule(s.io, rl, maps.udpHost, false);
 }
 
 /**
@@ -655,10 +700,20 @@ export function fwdInit(ctx: Ctx, loop: Loop, agent: NsAgent | null): FwdInit {
 
   const nsAuto = agent !== null && [...tcpIn, ...udpIn].some((rl) => rl.rule.auto);
   const hostAuto = [...tcpOut, ...udpOut].some((rl) => rl.rule.auto);
+  let udpFixedIn: Uint8Array | null = null;
+  if (hostAuto) {
+    udpFixedIn = new Uint8Array(PORT_COUNT);
+    for (const r of conf.fwd.udpIn.rules) if (!r.auto && !r.all) udpFixedIn.fill(1, r.first, r.last + 1);
+  }
+  const io: ListenerIo = {
+    open: (rl, port, a) => openOne(s, rl, port, a),
+    close: (rl, handle) => closeOne(s, rl, handle),
+  };
   const s: FwdState = {
-    ctx, loop, agent, tcpIn, udpIn, tcpOut, udpOut,
+    ctx, loop, agent, io, tcpIn, udpIn, tcpOut, udpOut,
     ns: nsAuto ? openSource(agent, "namespace") : null,
     host: hostAuto ? openSource(null, "host") : null,
+    udpFixedIn,
     timerFd: -1,
   };
   state = s;
@@ -668,7 +723,7 @@ export function fwdInit(ctx: Ctx, loop: Loop, agent: NsAgent | null): FwdInit {
     if (rl.rule.auto) continue;
     // A fixed -u rule has only our loopback listeners here; udp.ts reports its own.
     const extra = rl.proto === "UDP" && rl.pif === Pif.HOST && !rl.rule.all;
-    const n = syncRule(s, rl, null, rl.rule.all || extra);
+    const n = syncRule(io, rl, null, rl.rule.all || extra);
     if (n === 0 && !extra) log.warn(`${rl.label}: all listens failed`);
     else if (rl.rule.all) log.info(`${rl.label}: listening on ${n} ${rl.proto} ports`);
   }
@@ -683,26 +738,11 @@ export function fwdInit(ctx: Ctx, loop: Loop, agent: NsAgent | null): FwdInit {
     s.timerFd = timerPeriodic(loop, EpollType.FWD_SCAN, 0, FWD_SCAN_INTERVAL_MS);
     if (s.timerFd < 0) log.warn(`fwd: can't start the port scan timer: ${errnoName(s.timerFd)}`);
   }
-  const count = (rls: RuleListeners[]) => rls.reduce((n, rl) => n + countBound(rl), 0);
+  const count = (rls: RuleListeners[]) => rls.reduce((n, rl) => n + rl.open.count, 0);
   return {
     scanning,
     bound: { tcpIn: count(tcpIn), udpIn: count(udpIn), tcpOut: count(tcpOut), udpOut: count(udpOut) },
   };
-}
-
-/** Returns how many ports of `rl` have a listener. */
-function countBound(rl: RuleListeners): number {
-  let n = 0;
-  const na = rl.addrs.length;
-  for (let k = 0; k < rl.allowed.length; k++) {
-    for (let a = 0; a < na; a++) {
-      if (rl.handles[k * na + a]! >= 0) {
-        n++;
-        break;
-      }
-    }
-  }
-  return n;
 }
 
 /** Runs one scan and sync now (tests; the timer does it every second). */
@@ -716,11 +756,16 @@ export function fwdClose(): void {
   if (s === null) return;
   state = null;
   for (const rl of [...s.tcpIn, ...s.udpIn, ...s.tcpOut, ...s.udpOut]) {
-    for (let i = 0; i < rl.handles.length; i++) {
-      const h = rl.handles[i]!;
-      if (h >= 0) closeOne(s, rl, h);
-      rl.handles[i] = -1;
+    const na = rl.addrs.length;
+    for (let i = 0; i < rl.open.count; i++) {
+      const base = (rl.open.list[i]! - rl.rule.first) * na;
+      for (let a = base; a < base + na; a++) {
+        const h = rl.handles[a]!;
+        if (h >= 0) closeOne(s, rl, h);
+        rl.handles[a] = -1;
+      }
     }
+    rl.open.clear();
   }
   for (const src of [s.ns, s.host]) {
     if (src === null) continue;

@@ -24,6 +24,7 @@
 
 import { SOCK_DIAG_BY_FAMILY } from "../../syscalls/constants.ts";
 import { Errno } from "../../syscalls/errno.ts";
+import type { PortSet } from "../fwd_ports.ts";
 import { INET_DIAG_MSG, INET_DIAG_REQ_V2, NLMSGERR, NLMSGHDR } from "../../syscalls/structs.ts";
 import { NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP, NLM_F_REQUEST, nlAlign } from "./msg.ts";
 
@@ -81,19 +82,19 @@ const ERROR_MIN_LEN = NLMSGHDR.SIZE + 4;
 const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 
 /**
- * The reply to one inet_diag dump, taken datagram by datagram: it marks in a port map the local
+ * The reply to one inet_diag dump, taken datagram by datagram: it adds to a port set the local
  * port of every socket of the requested family and states. Built once and reused, begin()
  * before each dump; take() allocates nothing as long as it is given the same receive buffer.
  * A reply goes wrong only if the kernel misbehaves, and then it is rejected whole: status says
- * -EPROTO, and the ports marked so far must be ignored.
+ * -EPROTO, and the ports added so far must be ignored.
  * @example
  * reply.begin(seq, AF_INET, 1 << TCP_LISTEN);
  * let n;
  * do n = recv(fd, rxBuf, rxBuf.length, MSG_DONTWAIT);
- * while (n >= 0 && reply.take(rxBuf, n, map) === DiagStatus.MORE);
+ * while (n >= 0 && reply.take(rxBuf, n, ports) === DiagStatus.MORE);
  */
 export class InetDiagReply {
-  /** Sockets whose port was marked since begin() (each socket once, also on a port already set). */
+  /** Sockets whose port was added since begin() (each socket once, also on a port already set). */
   found = 0;
   /**
    * DiagStatus.MORE until the dump ends; then DiagStatus.DONE, or -errno: the kernel's (from
@@ -115,14 +116,14 @@ export class InetDiagReply {
   }
 
   /**
-   * Walks the datagram in `buf[0, len)`, setting out[port] = 1 (`out` has 65536 entries) for
-   * each socket it lists, and returns the new status. Messages of other requests (an earlier,
+   * Walks the datagram in `buf[0, len)`, adding to `out` the local port of each socket it
+   * lists, and returns the new status. Messages of other requests (an earlier,
    * abandoned dump) are skipped; a header whose length is below its own size or runs past
    * `len`, a socket message too short for an inet_diag_msg, or an NLMSG_ERROR that is not an
    * error make the reply malformed. Once the dump has ended, further datagrams change nothing.
    * Never throws. O(len).
    */
-  take(buf: Uint8Array, len: number, out: Uint8Array): number {
+  take(buf: Uint8Array, len: number, out: PortSet): number {
     if (this.status !== DiagStatus.MORE) return this.status;
     if (len < 0 || len > buf.byteLength) return this.fail(-Errno.EPROTO);
     const dv = this.viewOf(buf);
@@ -139,7 +140,7 @@ export class InetDiagReply {
           const state = buf[off + NLMSGHDR.SIZE + INET_DIAG_MSG.STATE]!;
           const port = dv.getUint16(off + MSG_SPORT);
           if (family === this.family && state < 32 && ((this.states >>> state) & 1) === 1 && port !== 0) {
-            out[port] = 1;
+            out.add(port);
             this.found++;
           }
         } else if (type === NLMSG_DONE) {

@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// fwd_auto.test.ts - the scanners of automatic forwarding, on captured /proc/net tables and sock_diag replies
+// fwd_auto.test.ts - the scanners of automatic forwarding, on captured /proc/net tables and sock_diag replies,
+// and the listener sync, with spies for the listeners
 
-import { describe, expect, test } from "bun:test";
+import { describe, expect, spyOn, test } from "bun:test";
 import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  diagOpen, parsePortRange, PORT_COUNT, PROC_TCP_LISTEN, PROC_UDP_BOUND, ProcNetFile, procNetScan, TcpListenDiag,
-  TcpListenScan,
+  diagOpen, type ListenerIo, parsePortRange, PROC_TCP_LISTEN, PROC_UDP_BOUND, ProcNetFile, procNetScan, ruleListeners,
+  type RuleListeners, syncRule, TcpListenDiag, TcpListenScan,
 } from "../../src/fwd_auto.ts";
+import type { PortRange, PortRule } from "../../src/conf.ts";
+import { log } from "../../src/log.ts";
+import { PortSet } from "../../src/fwd_ports.ts";
 import {
   AF_INET, AF_INET6, AF_UNIX, close, Errno, F_GETFD, fcntl, MSG_DONTWAIT, recv, SOCK_CLOEXEC, SOCK_DGRAM, socketpair, write,
 } from "../../syscalls/mod.ts";
@@ -24,15 +28,20 @@ function bytes(text: string): Uint8Array {
   return new TextEncoder().encode(text);
 }
 
-/** Returns the ports set in `map`, ascending. */
-function ports(map: Uint8Array): number[] {
-  const out: number[] = [];
-  for (let p = 0; p < map.length; p++) if (map[p] === 1) out.push(p);
-  return out;
+/** Returns the ports in `set`, ascending. */
+function ports(set: PortSet): number[] {
+  return set.toArray();
+}
+
+/** Returns a set holding every port, 0-65535: what a scan must clear first. */
+function everyPort(): PortSet {
+  const set = new PortSet();
+  for (let p = 0; p <= 65535; p++) set.add(p);
+  return set;
 }
 
 function scan(text: Uint8Array, state: number): { found: number; ports: number[] } {
-  const map = new Uint8Array(PORT_COUNT);
+  const map = new PortSet();
   const found = procNetScan(text, state, map);
   return { found, ports: ports(map) };
 }
@@ -60,7 +69,7 @@ describe("procNetScan()", () => {
   });
 
   test("procNetScan() adds to the map: IPv4 and IPv6 tables share one", () => {
-    const map = new Uint8Array(PORT_COUNT);
+    const map = new PortSet();
     procNetScan(fixture("net_tcp.txt"), PROC_TCP_LISTEN, map);
     procNetScan(fixture("net_tcp6.txt"), PROC_TCP_LISTEN, map);
     expect(ports(map)).toEqual([22, 443, 5201, 8080]);
@@ -95,7 +104,7 @@ describe("procNetScan()", () => {
   test("procNetScan() never throws on any truncation of a real table", () => {
     const full = fixture("net_tcp6.txt");
     for (let n = 0; n <= full.byteLength; n++) {
-      const map = new Uint8Array(PORT_COUNT);
+      const map = new PortSet();
       const found = procNetScan(full.subarray(0, n), PROC_TCP_LISTEN, map);
       expect(found).toBeLessThanOrEqual(2);
       for (const p of ports(map)) expect([443, 5201]).toContain(p);
@@ -111,7 +120,7 @@ describe("procNetScan()", () => {
         x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
         b[x % b.length] = x >>> 24;
       }
-      const map = new Uint8Array(PORT_COUNT);
+      const map = new PortSet();
       expect(procNetScan(b, PROC_UDP_BOUND, map)).toBeGreaterThanOrEqual(0);
     }
   });
@@ -147,11 +156,11 @@ describe("ProcNetFile", () => {
     try {
       const f = new ProcNetFile(fd, "test");
       for (let round = 0; round < 2; round++) {
-        const map = new Uint8Array(PORT_COUNT);
+        const map = new PortSet();
         expect(f.scan(PROC_TCP_LISTEN, map)).toBe(2000);
-        expect(map[1000]).toBe(1);
-        expect(map[2999]).toBe(1);
-        expect(map[3000]).toBe(0);
+        expect(map.has(1000)).toBe(true);
+        expect(map.has(2999)).toBe(true);
+        expect(map.has(3000)).toBe(false);
       }
       expect(f.read()!.byteLength).toBe(Buffer.byteLength(text));
     } finally {
@@ -164,9 +173,9 @@ describe("ProcNetFile", () => {
     const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     const fd = openSync("/proc/net/tcp", "r");
     try {
-      const map = new Uint8Array(PORT_COUNT);
+      const map = new PortSet();
       new ProcNetFile(fd, "/proc/net/tcp").scan(PROC_TCP_LISTEN, map);
-      expect(map[server.port]).toBe(1);
+      expect(map.has(server.port)).toBe(true);
     } finally {
       closeSync(fd);
       server.stop(true);
@@ -219,7 +228,7 @@ describe("TcpListenDiag and TcpListenScan", () => {
   test("TcpListenDiag.scan() dumps IPv4 then IPv6 listeners and marks the ports of both replies", () => {
     const [ours, kernel] = fakeDiag([...diagDatagrams("tcp4_listen.bin"), ...diagDatagrams("tcp6_listen.bin")]);
     try {
-      const map = new Uint8Array(PORT_COUNT);
+      const map = new PortSet();
       expect(new TcpListenDiag(ours).scan(map)).toBe(44);
       expect(ports(map)).toEqual(DIAG_PORTS);
       // Requests: SOCK_DIAG_BY_FAMILY dumps, sequence 1 then 2, AF_INET then AF_INET6, TCP, LISTEN.
@@ -237,7 +246,7 @@ describe("TcpListenDiag and TcpListenScan", () => {
     const [ours, kernel] = fakeDiag([refusal]);
     const scan = new TcpListenScan(new TcpListenDiag(ours), tcpTables(), "test");
     try {
-      const map = new Uint8Array(PORT_COUNT).fill(1);
+      const map = everyPort();
       expect(scan.scan(map)).toBe(4);
       expect(ports(map)).toEqual(PROC_PORTS);
       expect(scan.usingDiag).toBe(false);
@@ -254,7 +263,7 @@ describe("TcpListenDiag and TcpListenScan", () => {
     const [ours, kernel] = fakeDiag([]);
     const scan = new TcpListenScan(new TcpListenDiag(ours), tcpTables(), "test");
     try {
-      const map = new Uint8Array(PORT_COUNT);
+      const map = new PortSet();
       expect(scan.scan(map)).toBe(4);
       expect(ports(map)).toEqual(PROC_PORTS);
       expect(scan.usingDiag).toBe(false);
@@ -267,7 +276,7 @@ describe("TcpListenDiag and TcpListenScan", () => {
   test("TcpListenScan without a diag socket reads the tables, and clears the map first", () => {
     const scan = new TcpListenScan(null, tcpTables(), "test");
     try {
-      const map = new Uint8Array(PORT_COUNT).fill(1);
+      const map = everyPort();
       expect(scan.scan(map)).toBe(4);
       expect(ports(map)).toEqual(PROC_PORTS);
     } finally {
@@ -283,14 +292,142 @@ describe("TcpListenDiag and TcpListenScan", () => {
     try {
       const diag = new TcpListenDiag(fd);
       for (let round = 0; round < 2; round++) {
-        const map = new Uint8Array(PORT_COUNT);
+        const map = new PortSet();
         expect(diag.scan(map)).toBeGreaterThanOrEqual(2);
-        expect([map[server4.port], map[server6.port]]).toEqual([1, 1]);
+        expect([map.has(server4.port), map.has(server6.port)]).toEqual([true, true]);
       }
     } finally {
       close(fd);
       server4.stop(true);
       server6.stop(true);
     }
+  });
+});
+
+/** A PortRule for `first`-`last` forwarding to the same ports, as conf.ts builds them. */
+function portRule(first: number, last: number, opts: { auto?: boolean; all?: boolean; exclude?: PortRange[] } = {}): PortRule {
+  return {
+    bindAddr: null, ifname: null, first, last, toAddr: null, toFirst: first,
+    exclude: opts.exclude ?? [], all: opts.all ?? false, auto: opts.auto ?? false,
+  };
+}
+
+function portSet(...list: number[]): PortSet {
+  const s = new PortSet();
+  for (const p of list) s.add(p);
+  return s;
+}
+
+/**
+ * Listener spies: open() hands out handles 1000, 1001... unless `failing` holds the port (then
+ * -EADDRINUSE); both record what they were asked, as "open 22/0" (port/address) or "close 1000".
+ */
+function spyIo(failing = new Set<number>()): ListenerIo & { calls: string[] } {
+  let next = 1000;
+  const calls: string[] = [];
+  return {
+    calls,
+    open(_rl, port, a) {
+      calls.push(`open ${port}/${a}`);
+      return failing.has(port) ? -Errno.EADDRINUSE : next++;
+    },
+    close(_rl, handle) {
+      calls.push(`close ${handle}`);
+    },
+  };
+}
+
+/**
+ * Returns `rl` with its handles and allowed[] behind proxies that record which ports of the
+ * rule were looked at (the work of a sync), in `touched`.
+ */
+function watched(rl: RuleListeners): { rl: RuleListeners; touched: Set<number> } {
+  const touched = new Set<number>();
+  const na = rl.addrs.length;
+  const spy = <T extends Int32Array | Uint8Array>(arr: T, portOf: (i: number) => number): T =>
+    new Proxy(arr, {
+      get(t, k) {
+        if (typeof k === "string" && /^\d+$/.test(k)) touched.add(portOf(Number(k)));
+        return Reflect.get(t, k, t);
+      },
+      set(t, k, v) {
+        return Reflect.set(t, k, v, t);
+      },
+    });
+  return {
+    rl: {
+      ...rl,
+      handles: spy(rl.handles, (i) => rl.rule.first + Math.floor(i / na)),
+      allowed: spy(rl.allowed, (i) => rl.rule.first + i),
+    },
+    touched,
+  };
+}
+
+const TWO_ADDRS = [Uint8Array.of(127, 0, 0, 1), Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)];
+const EPHEMERAL = { first: 49152, last: 65535 };
+
+describe("ruleListeners() and syncRule()", () => {
+  test("syncRule() of `-T auto` (1-65535) looks only at the 3 ports bound and those it listens on, not the whole range", () => {
+    const io = spyIo();
+    const { rl, touched } = watched(ruleListeners("-T", "TCP", 1, portRule(1, 65535, { auto: true, all: true }), TWO_ADDRS, EPHEMERAL));
+    expect(syncRule(io, rl, portSet(8080, 22, 5201), false)).toBe(3);
+    expect(io.calls).toEqual(["open 22/0", "open 22/1", "open 5201/0", "open 5201/1", "open 8080/0", "open 8080/1"]);
+    expect([...touched].sort((a, b) => a - b)).toEqual([22, 5201, 8080]);
+
+    // 8080 goes away, 9000 appears: the next sync looks at those and at what it listens on.
+    touched.clear();
+    io.calls.length = 0;
+    expect(syncRule(io, rl, portSet(22, 5201, 9000), false)).toBe(3);
+    expect(io.calls).toEqual(["close 1004", "close 1005", "open 9000/0", "open 9000/1"]);
+    expect([...touched].sort((a, b) => a - b)).toEqual([22, 5201, 8080, 9000]);
+    expect(rl.open.toArray()).toEqual([22, 5201, 9000]);
+  });
+
+  test("syncRule() with a map skips ports outside the rule, excluded or ephemeral for `auto`", () => {
+    const io = spyIo();
+    const rl = ruleListeners("-t", "TCP", 0, portRule(1, 65535, { auto: true, all: true, exclude: [{ first: 80, last: 89 }] }), [null], EPHEMERAL);
+    expect(syncRule(io, rl, portSet(0, 22, 85, 49152, 60000), false)).toBe(1);
+    expect(io.calls).toEqual(["open 22/0"]);
+    const ranged = ruleListeners("-t", "TCP", 0, portRule(8000, 8010, { auto: true }), [null], EPHEMERAL);
+    expect(syncRule(io, ranged, portSet(22, 7999, 8000, 8010, 8011), false)).toBe(2);
+    expect(io.calls).toEqual(["open 22/0", "open 8000/0", "open 8010/0"]);
+  });
+
+  test("syncRule() warns once for a port it cannot listen on, then logs at debug level until the port goes away", () => {
+    const warn = spyOn(log, "warn").mockImplementation(() => {});
+    const debug = spyOn(log, "debug").mockImplementation(() => {});
+    try {
+      const io = spyIo(new Set([53]));
+      const rl = ruleListeners("-U", "UDP", 1, portRule(1, 65535, { auto: true, all: true }), TWO_ADDRS.slice(0, 1), EPHEMERAL);
+      const cannot = "-U auto: can't listen on UDP port 53: EADDRINUSE";
+      syncRule(io, rl, portSet(53), false);
+      syncRule(io, rl, portSet(53), false);
+      expect(warn.mock.calls).toEqual([[cannot]]);
+      expect(debug.mock.calls.filter(([m]) => m === cannot).length).toBe(1);
+      // Gone (no listener to close, only the warning to forget), then back: a warning again.
+      syncRule(io, rl, portSet(), false);
+      expect(rl.warned.count).toBe(0);
+      syncRule(io, rl, portSet(53), false);
+      expect(warn.mock.calls).toEqual([[cannot], [cannot]]);
+      // Quiet syncs never warn.
+      syncRule(io, rl, portSet(), false);
+      syncRule(io, rl, portSet(53), true);
+      expect(warn.mock.calls.length).toBe(2);
+    } finally {
+      warn.mockRestore();
+      debug.mockRestore();
+    }
+  });
+
+  test("syncRule() without a map opens every allowed port of an `all` rule: excludes and ephemeral ports left out", () => {
+    const io = spyIo();
+    // An exclude below the rule's range must change nothing (not count from the end).
+    const rule = portRule(1000, 1100, { all: true, exclude: [{ first: 900, last: 950 }, { first: 1010, last: 1019 }] });
+    const rl = ruleListeners("-t", "TCP", 0, rule, [null], { first: 1090, last: 60999 });
+    const expected = [...Array.from({ length: 10 }, (_, i) => 1000 + i), ...Array.from({ length: 70 }, (_, i) => 1020 + i)];
+    expect(syncRule(io, rl, null, true)).toBe(expected.length);
+    expect(io.calls).toEqual(expected.map((p) => `open ${p}/0`));
+    expect(rl.open.toArray()).toEqual(expected);
   });
 });

@@ -15,7 +15,8 @@ import {
   AF_INET, AF_INET6, AF_NETLINK, IPPROTO_IPV6, IPV6_V6ONLY, NETLINK_SOCK_DIAG, SOCK_RAW, SOCK_STREAM,
 } from "../../../syscalls/constants.ts";
 import { writeSockaddrIn, writeSockaddrIn6 } from "../../../syscalls/structs.ts";
-import { diagOpen, PORT_COUNT, PROC_TCP_LISTEN, ProcNetFile, TcpListenDiag } from "../../../src/fwd_auto.ts";
+import { diagOpen, PROC_TCP_LISTEN, ProcNetFile, TcpListenDiag } from "../../../src/fwd_auto.ts";
+import { PortSet } from "../../../src/fwd_ports.ts";
 import { nlLoopbackUp } from "../../../src/netlink.ts";
 
 const LOOPBACK4 = Uint8Array.of(127, 0, 0, 1);
@@ -58,21 +59,19 @@ function connect(fd: number, addr: Uint8Array, port: number): void {
   must(sys.connect(fd, sa, len), `connect port ${port}`);
 }
 
-/** Returns the ports set in `map`, ascending. */
-function ports(map: Uint8Array): number[] {
-  const list: number[] = [];
-  for (let p = 0; p < map.length; p++) if (map[p] === 1) list.push(p);
-  return list;
+/** Returns the ports in `set`, ascending. */
+function ports(set: PortSet): number[] {
+  return set.toArray();
 }
 
 function scanDiag(fd: number): { count: number; ports: number[] } {
-  const map = new Uint8Array(PORT_COUNT);
+  const map = new PortSet();
   const count = new TcpListenDiag(fd).scan(map);
   return { count, ports: ports(map) };
 }
 
 function scanProc(agent: NsAgent): number[] {
-  const map = new Uint8Array(PORT_COUNT);
+  const map = new PortSet();
   for (const path of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     const fd = must(nsOpen(agent, path), `open ${path}`);
     new ProcNetFile(fd, path).scan(PROC_TCP_LISTEN, map);

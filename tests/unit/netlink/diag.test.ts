@@ -5,12 +5,12 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TEST_SEED } from "../../harness/setup.ts";
+import { PortSet } from "../../../src/fwd_ports.ts";
 import { buildInetDiagDump, DiagStatus, INET_DIAG_DUMP_LEN, InetDiagReply } from "../../../src/netlink/diag.ts";
 import { AF_INET, AF_INET6, IPPROTO_TCP, TCP_LISTEN } from "../../../syscalls/constants.ts";
 import { Errno } from "../../../syscalls/errno.ts";
 
 const FIXTURES = join(import.meta.dir, "../../fixtures/sock_diag");
-const PORT_COUNT = 65536;
 const LISTEN = 1 << TCP_LISTEN;
 const TCP_ESTABLISHED = 1;
 
@@ -35,17 +35,15 @@ function datagrams(name: string): Uint8Array[] {
   return out;
 }
 
-/** Returns the ports set in `map`, ascending. */
-function ports(map: Uint8Array): number[] {
-  const out: number[] = [];
-  for (let p = 0; p < map.length; p++) if (map[p] === 1) out.push(p);
-  return out;
+/** Returns the ports in `set`, ascending. */
+function ports(set: PortSet): number[] {
+  return set.toArray();
 }
 
 /** Feeds `chunks` to a fresh reply to request `seq`; returns the status after each, the ports and the count. */
 function walk(chunks: Uint8Array[], seq: number, family: number, states = LISTEN) {
   const reply = new InetDiagReply();
-  const map = new Uint8Array(PORT_COUNT);
+  const map = new PortSet();
   reply.begin(seq, family, states);
   const statuses = chunks.map((c) => reply.take(c, c.length, map));
   return { statuses, ports: ports(map), found: reply.found, status: reply.status };
@@ -150,7 +148,7 @@ describe("InetDiagReply", () => {
 
   test("take() changes nothing once the dump has ended", () => {
     const reply = new InetDiagReply();
-    const map = new Uint8Array(PORT_COUNT);
+    const map = new PortSet();
     const [done] = datagrams("tcp6_listen.bin").slice(-1);
     reply.begin(2, AF_INET6, LISTEN);
     expect(reply.take(done!, done!.length, map)).toBe(DiagStatus.DONE);
@@ -167,7 +165,7 @@ describe("InetDiagReply", () => {
 
   test("take() rejects a header length below the header, and a length past the buffer", () => {
     const reply = new InetDiagReply();
-    const map = new Uint8Array(PORT_COUNT);
+    const map = new PortSet();
     const bad = fixture("tcp6_listen.bin");
     new DataView(bad.buffer).setUint32(0, 15, true);
     expect(walk([bad], 2, AF_INET6).status).toBe(-Errno.EPROTO);
@@ -184,7 +182,7 @@ describe("InetDiagReply", () => {
       const expected = name.startsWith("tcp4") ? TCP4_LISTENERS : TCP6_LISTENERS;
       const cuts = boundaries(full);
       const reply = new InetDiagReply();
-      const map = new Uint8Array(PORT_COUNT);
+      const map = new PortSet();
       for (let len = 0; len < full.length; len++) {
         reply.begin(seq, family, LISTEN);
         const status = reply.take(full.subarray(0, len), len, map);
@@ -205,7 +203,7 @@ describe("InetDiagReply", () => {
     };
     const all = [fixture("tcp4_listen.bin"), fixture("tcp6_listen.bin"), fixture("nofamily_error.bin")];
     const reply = new InetDiagReply();
-    const map = new Uint8Array(PORT_COUNT);
+    const map = new PortSet();
     const seen = new Set<number>();
     for (let i = 0; i < 2000; i++) {
       const bytes = all[rand() % all.length]!.slice();
