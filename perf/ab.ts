@@ -6,7 +6,7 @@
 //   bun run perf/ab.ts --bin /tmp/a --bin /tmp/b --rr tap --reps 9     TCP_RR over the tap (or: fwd)
 //   bun run perf/ab.ts --bin /tmp/a --bin "VAR=1 /tmp/a" ...            the same build, with VAR set
 // Options: --path tap|fwd (default fwd: the splice path), --dir n2h,h2n, --mtu N, --seconds S,
-// --v6 (tap only).
+// --v6 (tap only), --udp RATE (UDP at that offered rate, iperf3 -b, instead of TCP).
 //
 // Each repetition starts a fresh session per binary, in a rotating order, so that drift in
 // the machine's load hits every binary alike; a change is worth keeping when its median moves
@@ -35,6 +35,7 @@ const { values: flags } = parseArgs({
     reps: { type: "string", default: "7" },
     rr: { type: "string" },
     v6: { type: "boolean", default: false },
+    udp: { type: "string" },
   },
 });
 const BINS = flags.bin ?? [];
@@ -62,6 +63,8 @@ function stats(xs: number[]): { median: number; iqr: number } {
 
 interface Sample {
   rate: number;
+  /** UDP: datagrams lost, percent. */
+  loss?: number;
   ownCpu: number;
   machineCpu: number;
 }
@@ -98,10 +101,12 @@ async function main(): Promise<void> {
               const per = 1e5 / (tps * SECONDS);
               samples.get(key)!.push({ rate: tps, ownCpu: (cpuSeconds(s.pid) - o0) * per, machineCpu: (machineBusySeconds() - mm0) * per });
             } else {
-              const r = await transfer(topo, s, { path: PATH, dir: task as "n2h" | "h2n", v6: flags.v6 }, { seconds: SECONDS });
+              const spec = { path: PATH, dir: task as "n2h" | "h2n", v6: flags.v6, ...(flags.udp ? { udpBitrate: flags.udp } : {}) };
+              const r = await transfer(topo, s, spec, { seconds: SECONDS });
               const gb = r.bytes / 1e9;
               samples.get(key)!.push({
                 rate: r.bitsPerSecond / 1e9, ownCpu: (cpuSeconds(s.pid) - own0) / gb, machineCpu: (machineBusySeconds() - m0) / gb,
+                loss: r.lossPercent ?? 0,
               });
             }
             const last = samples.get(key)!.at(-1)!;
@@ -119,13 +124,14 @@ async function main(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
   const unit = flags.rr !== undefined ? ["trans/s", "CPU s per 100k"] : ["Gbit/s", "CPU s/GB"];
-  console.log(`\n| binary, ${flags.rr !== undefined ? `TCP_RR ${PATH}` : `${PATH} MTU ${MTU}`} | ${unit[0]} median | IQR | own ${unit[1]} | machine ${unit[1]} |`);
-  console.log("|---|---:|---:|---:|---:|");
+  console.log(`\n| binary, ${flags.rr !== undefined ? `TCP_RR ${PATH}` : `${PATH} MTU ${MTU}`} | ${unit[0]} median | IQR | own ${unit[1]} | machine ${unit[1]} | loss % |`);
+  console.log("|---|---:|---:|---:|---:|---:|");
   for (const [key, xs] of samples) {
     const r = stats(xs.map((x) => x.rate));
     const own = stats(xs.map((x) => x.ownCpu)).median, mach = stats(xs.map((x) => x.machineCpu)).median;
     const d = flags.rr !== undefined ? 0 : 2;
-    console.log(`| ${key} | ${r.median.toFixed(d)} | ${r.iqr.toFixed(d)} | ${own.toFixed(3)} | ${mach.toFixed(3)} |`);
+    const loss = flags.udp ? stats(xs.map((x) => x.loss ?? 0)).median.toFixed(1) : "-";
+    console.log(`| ${key} | ${r.median.toFixed(d)} | ${r.iqr.toFixed(d)} | ${own.toFixed(3)} | ${mach.toFixed(3)} | ${loss} |`);
   }
 }
 

@@ -247,6 +247,7 @@ export function runPasta(conf: Config): number {
   sandbox(conf);
   const code = loop.run();
   logStats(ctx);
+  if (log.debugEnabled) log.debug(`loop: ${loop.pollHints} poll hints, ${loop.spinWindows} polls before sleeping, ${loop.spinHits} found events`);
   pcap?.close();
   close(hostNl);
   return code;

@@ -45,25 +45,30 @@
 // fewer than GC_BUSY_EVENTS events after one with more), one full collection
 // gives them back (measured: about 20 MiB of RSS after a transfer).
 //
-// Polling before sleeping: after a batch, run() polls (epoll_wait with a zero
-// timeout) for up to spinUs before it blocks. Request-response traffic, one
-// small message each way at a time, otherwise sleeps twice per transaction,
-// and on this VM the wakeup from a blocking epoll_wait is the largest part of
-// the round trip: measured with TCP_RR (perf/ab.ts, 5 interleaved runs) over
-// the tap, 14.1k transactions/s without, 19.2k with 50 us (100 and 200 us: no
-// better), and through the splice path 16.3k -> 22.2k; bulk transfers did not
-// change. The poll adapts, as the kernel's halt-polling does: polling that
-// found nothing, followed by an event soon after (within SPIN_CHEAP_FACTOR
-// windows), would cost a large share of a CPU at that event rate, so it stops;
-// it starts again once a blocking wait ends within one window, where polling
-// would have caught the event. Idle, it costs at most one window per wakeup.
+// Polling before sleeping: after a batch in which a handler passed on a small
+// message (pollSoon(): a sub-MSS TCP segment or a short splice, whose answer is
+// likely on its way), run() polls (epoll_wait with a zero timeout, yielding the
+// CPU to any other runnable thread between polls) for up to spinUs before it
+// blocks. Request-response traffic otherwise sleeps twice per transaction, and
+// on this VM the wakeup from a blocking epoll_wait is the largest part of the
+// round trip: measured with TCP_RR (perf/ab.ts, 5 interleaved runs) over the
+// tap, 12.6k transactions/s without, 16.7k with 50 us (100 and 200 us: no
+// better), and through the splice path 14.3k -> 20.5k; bulk TCP did not change.
+// Polling after every batch, without the hint, made UDP at 1 Gbit/s lose more
+// (0.72 -> 0.68 Gbit/s received, 17% more CPU per GB): a datagram every 11 us
+// keeps polling hits coming, and the poller holds a CPU the receiving
+// application needed. With the hint, 3 s of that UDP made 41 hints in all. The poll also adapts, as the kernel's halt-polling does: a
+// poll that found nothing, followed by an event soon after (within
+// SPIN_CHEAP_FACTOR windows), would cost a large share of a CPU at that event
+// rate, so polling stops; it starts again once a blocking wait ends within one
+// window, where polling would have caught the event.
 //
 // Invariants: index < 2^24, type < 256, each fd registered at most once (the
 // kernel enforces this: EEXIST). Handlers must not throw for expected OS
 // outcomes; an exception escapes run() and ends the loop (a bug, STYLE.md 2.3).
 
 import {
-  arena, epoll_create1, epoll_ctl, epoll_wait, close, writeEpollEvent, viewOf, errnoName,
+  arena, epoll_create1, epoll_ctl, epoll_wait, close, sched_yield, writeEpollEvent, viewOf, errnoName,
   EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLL_EVENT, Errno,
 } from "../../syscalls/mod.ts";
 
@@ -173,8 +178,12 @@ export class Loop {
   fullCollections = 0;
   /** Poll window before sleeping, microseconds; 0 disables polling. */
   spinUs = SPIN_US;
-  /** Whether the next wait polls first (adaptive, see Theory of operation). */
+  /** Whether polling is on (adaptive, see Theory of operation). */
   private spinning = true;
+  /** Whether a handler of the current batch called pollSoon(). */
+  private pollHint = false;
+  /** Calls of pollSoon() (tests, statistics). */
+  pollHints = 0;
   /** Times run() polled before sleeping, and how many of those found events (tests, statistics). */
   spinWindows = 0;
   spinHits = 0;
@@ -304,14 +313,20 @@ export class Loop {
    */
   private wait(timeoutMs: number): number {
     const windowMs = this.spinUs / 1000;
-    if (windowMs <= 0) return epoll_wait(this.epfd, this.events, MAX_EVENTS, timeoutMs);
+    const hinted = this.pollHint;
+    this.pollHint = false;
+    if (windowMs <= 0 || !hinted) return epoll_wait(this.epfd, this.events, MAX_EVENTS, timeoutMs);
     const t0 = performance.now();
     let n = 0;
-    if (this.spinning) {
+    const polled = this.spinning;
+    if (polled) {
       this.spinWindows++;
       const end = t0 + windowMs;
-      do n = epoll_wait(this.epfd, this.events, MAX_EVENTS, 0);
-      while (n === 0 && performance.now() < end);
+      for (;;) {
+        n = epoll_wait(this.epfd, this.events, MAX_EVENTS, 0);
+        if (n !== 0 || performance.now() >= end) break;
+        sched_yield();
+      }
       if (n !== 0) {
         this.spinHits++;
         return n;
@@ -321,12 +336,18 @@ export class Loop {
     n = epoll_wait(this.epfd, this.events, MAX_EVENTS, timeoutMs);
     if (n <= 0) return n;
     const t2 = performance.now();
-    if (!this.spinning) {
-      this.spinning = t2 - t1 <= windowMs;
-    } else if (t2 - t0 < windowMs * SPIN_CHEAP_FACTOR) {
-      this.spinning = false;
-    }
+    if (!polled) this.spinning = t2 - t1 <= windowMs;
+    else if (t2 - t0 < windowMs * SPIN_CHEAP_FACTOR) this.spinning = false;
     return n;
+  }
+
+  /**
+   * Asks run() to poll before it next sleeps (see Theory of operation): for a
+   * handler that just passed on a small message whose answer is likely to follow.
+   */
+  pollSoon(): void {
+    this.pollHint = true;
+    this.pollHints++;
   }
 
   /** Returns 0 after closing the epoll descriptor, or -errno. Registered descriptors stay open.  @syscalls close */

@@ -108,6 +108,8 @@ export const PIPE_POOL_SIZE = 32;
  * woke us more often for no gain.
  */
 export const NOTSENT_LOWAT_BYTES = 65536;
+/** A read shorter than this is a message, likely to be answered: the loop polls for it. */
+const SMALL_MESSAGE_BYTES = 16384;
 
 // Connection events (see the theory of operation) ------------------------------------
 
@@ -531,6 +533,8 @@ function forward(st: SpliceState, f: number, from: number, edgeIn: boolean): num
     }
     pending[src]! += readlen;
     lastRead = readlen;
+    // A short message: its answer is likely to follow (see loop.ts).
+    if (readlen < SMALL_MESSAGE_BYTES) st.loop.pollSoon();
     // A nearly full pipe: more is likely queued behind it (upstream's 90%).
     more = readlen >= size * 0.9 ? SPLICE_F_MORE : 0;
   }

@@ -563,6 +563,25 @@ test("test_delayed_ack_small_segment: the ACK of a small guest segment nothing a
   expect(ack.at - sentAt).toBeLessThan(200);
 });
 
+test("test_poll_hint: a small request and a short answer each ask the loop to poll; full segments of a bulk transfer do not", () => {
+  const stack = setup();
+  const { g, host } = ackLogSetup(stack);
+  let hints = loop.pollHints;
+  g.write(pattern(10, 40));
+  expect(runUntil(loop, stack, () => host.receivedBytes === 10, 1000)).toBe(true);
+  expect(loop.pollHints).toBeGreaterThan(hints);
+  hints = loop.pollHints;
+  host.write(pattern(10, 41));
+  expect(runUntil(loop, stack, () => g.receivedBytes === 10, 1000)).toBe(true);
+  expect(loop.pollHints).toBeGreaterThan(hints);
+  hints = loop.pollHints;
+  const bulk = pattern(1 << 20, 42);
+  g.write(bulk);
+  expect(runUntil(loop, stack, () => host.receivedBytes === 10 + bulk.byteLength, 5000)).toBe(true);
+  // Hundreds of full segments; at most the last, shorter one asks.
+  expect(loop.pollHints - hints).toBeLessThanOrEqual(2);
+});
+
 test("test_delayed_ack_carried: a reply within DELACK_MS carries the ACK, and no ACK of its own follows", () => {
   const stack = setup();
   const { g, host, pureAcks, data } = ackLogSetup(stack);
