@@ -74,7 +74,6 @@ const lib = dlopen("libc.so.6", {
   waitpid: { args: ["i32", "ptr", "i32"], returns: "i32" },
   kill: { args: ["i32", "i32"], returns: "i32" },
   getpid: { args: [], returns: "i32" },
-  sched_yield: { args: [], returns: "i32" },
   getuid: { args: [], returns: "u32" },
   getgid: { args: [], returns: "u32" },
   setresuid: { args: ["u32", "u32", "u32"], returns: "i32" },
@@ -406,10 +405,6 @@ export function waitpid(pid: number, status: PtrArg, options: number): number {
 /** Returns 0 after sending `sig` to `pid`, or -errno.  @syscalls kill */
 export function kill(pid: number, sig: number): number {
   return ret(S.kill(pid, sig));
-}
-/** Lets another runnable thread of this CPU run first; never fails.  @syscalls sched_yield */
-export function sched_yield(): void {
-  S.sched_yield();
 }
 /** Returns the process id, never fails.  @syscalls getpid */
 export function getpid(): number {

@@ -47,12 +47,12 @@
 //
 // Polling before sleeping: after a batch in which a handler passed on a small
 // message (pollSoon(): a sub-MSS TCP segment or a short splice, whose answer is
-// likely on its way), run() polls (epoll_wait with a zero timeout, yielding the
-// CPU to any other runnable thread between polls) for up to spinUs before it
-// blocks. Request-response traffic otherwise sleeps twice per transaction, and
+// likely on its way), run() polls (epoll_wait with a zero timeout) for up to
+// spinUs before it blocks (a sched_yield() between polls, so that a runnable
+// thread of the same CPU goes first, cost 10% of TCP_RR: 18.1k -> 16.1k). Request-response traffic otherwise sleeps twice per transaction, and
 // on this VM the wakeup from a blocking epoll_wait is the largest part of the
 // round trip: measured with TCP_RR (perf/ab.ts, 5 interleaved runs) over the
-// tap, 12.6k transactions/s without, 16.7k with 50 us (100 and 200 us: no
+// tap, 12.6k transactions/s without, 18.1k with 50 us (100 and 200 us: no
 // better), and through the splice path 14.3k -> 20.5k; bulk TCP did not change.
 // Polling after every batch, without the hint, made UDP at 1 Gbit/s lose more
 // (0.72 -> 0.68 Gbit/s received, 17% more CPU per GB): a datagram every 11 us
@@ -68,7 +68,7 @@
 // outcomes; an exception escapes run() and ends the loop (a bug, STYLE.md 2.3).
 
 import {
-  arena, epoll_create1, epoll_ctl, epoll_wait, close, sched_yield, writeEpollEvent, viewOf, errnoName,
+  arena, epoll_create1, epoll_ctl, epoll_wait, close, writeEpollEvent, viewOf, errnoName,
   EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLL_EVENT, Errno,
 } from "../../syscalls/mod.ts";
 
@@ -322,11 +322,8 @@ export class Loop {
     if (polled) {
       this.spinWindows++;
       const end = t0 + windowMs;
-      for (;;) {
-        n = epoll_wait(this.epfd, this.events, MAX_EVENTS, 0);
-        if (n !== 0 || performance.now() >= end) break;
-        sched_yield();
-      }
+      do n = epoll_wait(this.epfd, this.events, MAX_EVENTS, 0);
+      while (n === 0 && performance.now() < end);
       if (n !== 0) {
         this.spinHits++;
         return n;
