@@ -83,6 +83,36 @@ describe.each(pastaBinaries().map((b) => [b.name, b] as const))("pasta TCP bulk 
     60_000,
   );
 
+  // The command writes 4 MiB to a server that reads only after 500 ms, and exits at once: its
+  // data is still in the namespace's socket and in pasta when pasta learns of the exit.
+  test.skipIf(!!skip || bin.upstream2023)("a command that exits right after writing 4 MiB to a slow reader still delivers all of it", async () => {
+    const port = PORT + 50;
+    const server = topo.spawn(["python3", "-c", `
+import socket, sys, time
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("${ADDR.remote4}", ${port})); ls.listen(1); print("listening", flush=True)
+c, _ = ls.accept(); time.sleep(0.5); n = 0
+while True:
+    b = c.recv(1 << 20)
+    if not b: break
+    n += len(b)
+print("got", n, flush=True)
+`], { ns: "router", user: "root", timeoutMs: 60_000 });
+    try {
+      for (let i = 0; i < 100 && !server.output().stdout.includes("listening"); i++) await Bun.sleep(20);
+      const run = await topo.run([bin.path, "--config-net", "--", "python3", "-c", `
+import socket
+c = socket.create_connection(("${ADDR.remote4}", ${port}))
+c.sendall(bytes(4 << 20)); c.close()
+`], { timeoutMs: 30_000 });
+      expect(run.code, explain("pasta", run)).toBe(0);
+      const done = await waitUntil(async () => ({ code: 0, stdout: server.output().stdout, stderr: "" }), (r) => r.stdout.includes("got"), 10_000);
+      expect(done.stdout, explain("pasta", run)).toContain(`got ${4 << 20}`);
+    } finally {
+      await server.kill();
+    }
+  }, 60_000);
+
   // The server half-closes first; the client keeps sending after its end of file. Upstream
   // 2023 hung here over IPv6 (no end of file within 60 s): ours only.
   test.skipIf(!!skip || bin.upstream2023).each(TARGETS.map((t) => [t.what, t] as const))(
